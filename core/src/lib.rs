@@ -12,6 +12,7 @@
 pub mod addr;
 pub mod bans;
 pub mod config;
+pub mod dns;
 pub mod id;
 pub mod identity;
 pub mod reputation;
