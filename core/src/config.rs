@@ -105,7 +105,9 @@ pub struct ReputationConfig {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { network: NetworkConfig::default() }
+        Config {
+            network: NetworkConfig::default(),
+        }
     }
 }
 
@@ -131,7 +133,10 @@ impl Default for PeersConfig {
             connection_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
             discovery_interval: Duration::from_secs(300),
-            bootstrap_nodes: DEFAULT_BOOTSTRAP_NODES.iter().map(|s| s.to_string()).collect(),
+            bootstrap_nodes: DEFAULT_BOOTSTRAP_NODES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             use_default_bootstrap: true,
             dns_seeds: DEFAULT_DNS_SEEDS.iter().map(|s| s.to_string()).collect(),
             ping_interval: Duration::from_secs(30),
@@ -184,7 +189,11 @@ impl Config {
         let p = &self.network.peers;
         let r = &self.network.reputation;
         let err = |key, value: String, allowed: &str| {
-            Err(RangeError { key, value, allowed: allowed.to_string() })
+            Err(RangeError {
+                key,
+                value,
+                allowed: allowed.to_string(),
+            })
         };
         if p.max_connections == 0 || p.max_connections > MAX_MAX_CONNECTIONS {
             return err(
@@ -208,7 +217,11 @@ impl Config {
             ("network.peers.disconnect_timeout", p.disconnect_timeout),
         ] {
             if d.is_zero() || d > Duration::from_secs(86_400) {
-                return err(key, d.as_secs().to_string(), "must be between 1 and 86400 seconds");
+                return err(
+                    key,
+                    d.as_secs().to_string(),
+                    "must be between 1 and 86400 seconds",
+                );
             }
         }
         if p.inactivity_timeout <= p.ping_interval {
@@ -219,10 +232,22 @@ impl Config {
             );
         }
         for (key, v) in [
-            ("network.reputation.min_relay_reputation", r.min_relay_reputation),
-            ("network.reputation.min_consensus_reputation", r.min_consensus_reputation),
-            ("network.reputation.auto_disconnect_threshold", r.auto_disconnect_threshold),
-            ("network.reputation.auto_ban_threshold", r.auto_ban_threshold),
+            (
+                "network.reputation.min_relay_reputation",
+                r.min_relay_reputation,
+            ),
+            (
+                "network.reputation.min_consensus_reputation",
+                r.min_consensus_reputation,
+            ),
+            (
+                "network.reputation.auto_disconnect_threshold",
+                r.auto_disconnect_threshold,
+            ),
+            (
+                "network.reputation.auto_ban_threshold",
+                r.auto_ban_threshold,
+            ),
         ] {
             if v > 100 {
                 return err(key, v.to_string(), "must be between 0 and 100");

@@ -86,7 +86,10 @@ impl<'de> serde::Deserialize<'de> for NodeId {
 
 /// A transport connection, allocated by the core (outbound in `Output::Dial`, inbound by
 /// `Node::accept`). Never reused within one `Node`'s lifetime.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct ConnId(pub u64);
 
 impl fmt::Display for ConnId {
@@ -96,7 +99,10 @@ impl fmt::Display for ConnId {
 }
 
 /// An operator request whose result arrives later as an event (e.g. `add_peer`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct RequestId(pub u64);
 
 #[cfg(test)]

@@ -45,7 +45,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,7 +58,11 @@ impl Identity {
             .map_err(|_| IdentityError::PublicKeyLength(public.len()))?;
         let sk = dilithium3::SecretKey::from_bytes(secret)
             .map_err(|_| IdentityError::SecretKeyLength(secret.len()))?;
-        let id = Identity { node_id: node_id_of(public), public: pk, secret: sk };
+        let id = Identity {
+            node_id: node_id_of(public),
+            public: pk,
+            secret: sk,
+        };
         let probe = id.sign(b"qudag-peer/identity-check");
         if !verify(public, b"qudag-peer/identity-check", &probe) {
             return Err(IdentityError::Mismatch);
@@ -81,7 +87,9 @@ impl Identity {
 
     /// A detached signature over `msg`.
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        dilithium3::detached_sign(msg, &self.secret).as_bytes().to_vec()
+        dilithium3::detached_sign(msg, &self.secret)
+            .as_bytes()
+            .to_vec()
     }
 }
 

@@ -13,11 +13,14 @@ pub mod addr;
 pub mod bans;
 pub mod config;
 pub mod dns;
+pub mod handshake;
 pub mod id;
 pub mod identity;
+pub mod peer;
 pub mod reputation;
 pub mod rng;
 pub mod time;
+pub mod wire;
 
 pub use config::Config;
 pub use id::{ConnId, NodeId, RequestId};

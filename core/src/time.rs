@@ -8,7 +8,17 @@ use std::time::{Duration, Instant};
 
 /// Milliseconds since the Unix epoch (1970-01-01T00:00:00Z), UTC.
 #[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, serde::Serialize, serde::Deserialize,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Debug,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct UnixMillis(pub u64);
@@ -21,7 +31,10 @@ impl UnixMillis {
 
     /// This time plus `d` (saturating).
     pub fn plus(self, d: Duration) -> UnixMillis {
-        UnixMillis(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        UnixMillis(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 
     /// The time elapsed from `earlier` to `self`, zero if `earlier` is later.
@@ -45,6 +58,7 @@ impl Clock {
 
     /// The wall-clock time at monotonic instant `now` (never before the anchor).
     pub fn unix(&self, now: Instant) -> UnixMillis {
-        self.unix_start.plus(now.saturating_duration_since(self.start))
+        self.unix_start
+            .plus(now.saturating_duration_since(self.start))
     }
 }
