@@ -1,0 +1,274 @@
+//! The connection pool: every live connection, the limits, and the node-id index.
+//!
+//! Invariants (checked by `Pool::check_invariants` in tests and by the simulator):
+//! - `len() <= max_connections`: a connection occupies a slot from the moment it is dialed or
+//!   accepted until it is closed, handshakes included, so a flood of half-open connections
+//!   cannot grow memory past the limit;
+//! - outbound connections still connecting are at most [`MAX_PENDING_DIALS`];
+//! - `by_node` maps each node id to at most one `Connected` connection, and only those.
+
+use crate::handshake::{HandshakeState, PeerHello};
+use crate::id::{ConnId, NodeId, RequestId};
+use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
+use crate::time::UnixMillis;
+use crate::wire::FrameDecoder;
+use core::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Most outbound connections in `Connecting` at once.
+pub const MAX_PENDING_DIALS: usize = 64;
+
+/// How a connection that we are closing will end.
+#[derive(Debug)]
+pub(crate) struct Closing {
+    pub reason: DisconnectReason,
+    pub deadline: Instant,
+}
+
+/// One connection and everything the node knows about its peer.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub id: ConnId,
+    pub state: PeerState,
+    pub direction: Direction,
+    pub remote: SocketAddr,
+    pub priority: Priority,
+    /// An `add_peer` waiting for this connection's outcome.
+    pub request: Option<RequestId>,
+    /// A `remove_peer` waiting for this connection to close.
+    pub remove_request: Option<RequestId>,
+    /// The id a `quantum://` dial pinned.
+    pub expected_id: Option<NodeId>,
+    pub hs: HandshakeState,
+    pub decoder: FrameDecoder,
+    /// Proven once `Connected`; claimed while awaiting the confirmation.
+    pub hello: Option<PeerHello>,
+    pub listen_addr: Option<SocketAddr>,
+    /// Connect or handshake deadline.
+    pub deadline: Instant,
+    pub connected_since: Option<UnixMillis>,
+    pub last_recv: Instant,
+    pub last_activity: UnixMillis,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub ping: Option<(u64, Instant)>,
+    pub next_ping: Instant,
+    pub latency: Option<Duration>,
+    pub closing: Option<Closing>,
+    /// The instant under which this connection sits in the timer index, if any.
+    pub timer_at: Option<Instant>,
+}
+
+impl Conn {
+    pub fn node_id(&self) -> Option<NodeId> {
+        match self.state {
+            PeerState::Connected => self.hello.as_ref().map(|h| h.node_id),
+            _ => self.expected_id,
+        }
+    }
+
+    pub fn info(&self, reputation: u32) -> PeerInfo {
+        let connected = self.state == PeerState::Connected;
+        PeerInfo {
+            conn: self.id,
+            id: self.node_id(),
+            address: self.remote,
+            status: self.state,
+            direction: self.direction,
+            priority: self.priority,
+            version: self.hello.as_ref().filter(|_| connected).map(|h| h.version),
+            connected_since: self.connected_since,
+            last_activity: self.last_activity,
+            messages_sent: self.messages_sent,
+            messages_received: self.messages_received,
+            bytes_sent: self.bytes_sent,
+            bytes_received: self.bytes_received,
+            latency: self.latency,
+            reputation,
+            capabilities: self
+                .hello
+                .as_ref()
+                .filter(|_| connected)
+                .map(|h| h.capabilities.clone())
+                .unwrap_or_default(),
+            user_agent: self
+                .hello
+                .as_ref()
+                .filter(|_| connected)
+                .map(|h| h.user_agent.clone())
+                .unwrap_or_default(),
+            listen_addr: self.listen_addr,
+        }
+    }
+}
+
+/// Counts of connections by state and direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PoolCounts {
+    /// Outbound, still connecting.
+    pub connecting: usize,
+    /// Handshake in progress (either direction).
+    pub handshaking: usize,
+    /// Connected inbound.
+    pub inbound: usize,
+    /// Connected outbound.
+    pub outbound: usize,
+}
+
+impl PoolCounts {
+    /// Connected peers, both directions.
+    pub fn connected(&self) -> usize {
+        self.inbound + self.outbound
+    }
+
+    /// Every live connection.
+    pub fn total(&self) -> usize {
+        self.connecting + self.handshaking + self.inbound + self.outbound
+    }
+}
+
+/// The live connections.
+#[derive(Debug)]
+pub(crate) struct Pool {
+    pub max_connections: usize,
+    conns: BTreeMap<ConnId, Conn>,
+    by_node: BTreeMap<NodeId, ConnId>,
+}
+
+impl Pool {
+    pub fn new(max_connections: usize) -> Pool {
+        Pool {
+            max_connections,
+            conns: BTreeMap::new(),
+            by_node: BTreeMap::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.conns.len() >= self.max_connections
+    }
+
+    pub fn pending_dials(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|c| c.state == PeerState::Connecting)
+            .count()
+    }
+
+    pub fn insert(&mut self, conn: Conn) {
+        debug_assert!(
+            !self.conns.contains_key(&conn.id),
+            "connection ids are never reused"
+        );
+        debug_assert!(
+            self.conns.len() < self.max_connections,
+            "insert only after checking room"
+        );
+        self.conns.insert(conn.id, conn);
+    }
+
+    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(&id)
+    }
+
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        let c = self.conns.remove(&id)?;
+        if let Some(n) = c.hello.as_ref().map(|h| h.node_id) {
+            if self.by_node.get(&n) == Some(&id) {
+                self.by_node.remove(&n);
+            }
+        }
+        Some(c)
+    }
+
+    /// Records that `id` is the connected connection for `node`.
+    pub fn bind_node(&mut self, node: NodeId, id: ConnId) {
+        self.by_node.insert(node, id);
+    }
+
+    pub fn by_node(&self, node: &NodeId) -> Option<ConnId> {
+        self.by_node.get(node).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+        self.conns.values()
+    }
+
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
+    pub fn counts(&self) -> PoolCounts {
+        let mut c = PoolCounts::default();
+        for conn in self.conns.values() {
+            match (conn.state, conn.direction) {
+                (PeerState::Connecting, _) => c.connecting += 1,
+                (PeerState::Handshaking, _) => c.handshaking += 1,
+                (PeerState::Connected, Direction::Inbound) => c.inbound += 1,
+                (PeerState::Connected, Direction::Outbound) => c.outbound += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// Checks the module's invariants; returns a description of the first broken one.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.conns.len() > self.max_connections {
+            return Err(format!(
+                "{} connections exceed max_connections {}",
+                self.conns.len(),
+                self.max_connections
+            ));
+        }
+        if self.pending_dials() > MAX_PENDING_DIALS {
+            return Err(format!(
+                "{} pending dials exceed {MAX_PENDING_DIALS}",
+                self.pending_dials()
+            ));
+        }
+        for (node, id) in &self.by_node {
+            let Some(c) = self.conns.get(id) else {
+                return Err(format!("by_node points {node} at missing {id}"));
+            };
+            if c.state != PeerState::Connected || c.hello.as_ref().map(|h| h.node_id) != Some(*node)
+            {
+                return Err(format!(
+                    "by_node entry {node} -> {id} is not a connected connection to that node"
+                ));
+            }
+        }
+        let connected = self
+            .conns
+            .values()
+            .filter(|c| c.state == PeerState::Connected)
+            .count();
+        if connected != self.by_node.len() {
+            return Err(format!(
+                "{connected} connected but {} indexed by node id",
+                self.by_node.len()
+            ));
+        }
+        for c in self.conns.values() {
+            if c.state.is_terminal() || c.state == PeerState::Discovered {
+                return Err(format!(
+                    "{} in state {} is still in the pool",
+                    c.id, c.state
+                ));
+            }
+        }
+        Ok(())
+    }
+}
