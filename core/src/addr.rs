@@ -259,7 +259,7 @@ pub enum AddrError {
         why: &'static str,
     },
     /// Port 0.
-    #[error("invalid port 0 in {input:?}: ports are 1-65535")]
+    #[error("port 0 in {input:?} is not allowed: ports are 1-65535")]
     PortZero {
         /// The trimmed input.
         input: String,
@@ -821,5 +821,54 @@ pub fn netgroup(ip: IpAddr) -> NetGroup {
             let [a, b, c, d, ..] = v6.octets();
             NetGroup::Ipv6([a, b, c, d])
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_decodes_rfc4648_vectors() {
+        // RFC 4648 section 10, lower-cased and unpadded.
+        assert_eq!(base32_decode(""), b"");
+        assert_eq!(base32_decode("my"), b"f");
+        assert_eq!(base32_decode("mzxq"), b"fo");
+        assert_eq!(base32_decode("mzxw6"), b"foo");
+        assert_eq!(base32_decode("mzxw6yq"), b"foob");
+        assert_eq!(base32_decode("mzxw6ytb"), b"fooba");
+        assert_eq!(base32_decode("mzxw6ytboi"), b"foobar");
+        assert_eq!(base32_decode(&"a".repeat(ONION_V3_LEN)).len(), 35);
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(parse_port("1", "x"), Ok(1));
+        assert_eq!(parse_port("65535", "x"), Ok(65535));
+        assert_eq!(parse_port("0000065535", "x"), Ok(65535));
+        assert_eq!(
+            parse_port("00", "x"),
+            Err(AddrError::PortZero { input: "x".into() })
+        );
+        assert!(matches!(
+            parse_port("65536", "x"),
+            Err(AddrError::InvalidPort { .. })
+        ));
+        assert!(matches!(
+            parse_port("１", "x"),
+            Err(AddrError::InvalidPort { .. })
+        ));
+    }
+
+    #[test]
+    fn length_is_checked_before_trimming() {
+        let padded = format!("{}1.2.3.4:1", " ".repeat(MAX_ADDRESS_LEN));
+        assert!(matches!(
+            PeerAddress::parse(&padded),
+            Err(AddrError::TooLong { .. })
+        ));
+        let exactly = format!("{}1.2.3.4:1", " ".repeat(MAX_ADDRESS_LEN - 9));
+        assert_eq!(exactly.len(), MAX_ADDRESS_LEN);
+        assert!(PeerAddress::parse(&exactly).is_ok());
     }
 }
