@@ -22,7 +22,10 @@ fn main() {
         net.add_node();
     }
     let boot = net.nodes[0].addr.to_string();
-    println!("{n} nodes on virtual loopback; bootstrap node {} at {boot}", net.nodes[0].node.node_id().short());
+    println!(
+        "{n} nodes on virtual loopback; bootstrap node {} at {boot}",
+        net.nodes[0].node.node_id().short()
+    );
     for i in 1..n {
         let now = net.now;
         if let Err(e) = net.nodes[i].node.add_peer(&boot, Priority::Normal, now) {
@@ -33,33 +36,60 @@ fn main() {
     for (i, s) in net.nodes.iter().enumerate() {
         for e in &s.events {
             match e {
-                Event::PeerConnected { peer, address, direction, .. } => {
-                    println!("node {i:>3} {}  connected {direction:?} to {} at {address}", s.node.node_id().short(), peer.short())
+                Event::PeerConnected {
+                    peer,
+                    address,
+                    direction,
+                    ..
+                } => {
+                    println!(
+                        "node {i:>3} {}  connected {direction:?} to {} at {address}",
+                        s.node.node_id().short(),
+                        peer.short()
+                    )
                 }
-                Event::ConnectionFailed { address, error, .. } => println!("node {i:>3}  failed {address}: {error}"),
+                Event::ConnectionFailed { address, error, .. } => {
+                    println!("node {i:>3}  failed {address}: {error}")
+                }
                 _ => {}
             }
         }
     }
     println!("\nPeer table of the bootstrap node after 65 s (virtual):");
-    println!("{:<12} {:<18} {:<10} {:<8} {:<8} {:<9}", "Peer ID", "Address", "Status", "Version", "Latency", "Messages");
+    println!(
+        "{:<12} {:<18} {:<10} {:<8} {:<8} {:<9}",
+        "Peer ID", "Address", "Status", "Version", "Latency", "Messages"
+    );
     for p in net.nodes[0].node.peers() {
         println!(
             "{:<12} {:<18} {:<10} {:<8} {:<8} {:<9}",
             p.id.map(|i| i.short()).unwrap_or_else(|| "-".into()),
             p.address.to_string(),
             p.status.to_string(),
-            p.version.map(|v| format!("{v}")).unwrap_or_else(|| "-".into()),
-            p.latency.map(|l| format!("{}ms", l.as_millis())).unwrap_or_else(|| "-".into()),
+            p.version
+                .map(|v| format!("{v}"))
+                .unwrap_or_else(|| "-".into()),
+            p.latency
+                .map(|l| format!("{}ms", l.as_millis()))
+                .unwrap_or_else(|| "-".into()),
             p.messages_sent + p.messages_received
         );
     }
     let victim = net.nodes[1].node.node_id().to_string();
     let now = net.now;
-    net.nodes[0].node.remove_peer(&victim, now).expect("node 1 is connected");
+    net.nodes[0]
+        .node
+        .remove_peer(&victim, now)
+        .expect("node 1 is connected");
     net.run_for(Duration::from_secs(1));
-    let acked = net.nodes[0].events.iter().any(|e| matches!(e, Event::RemovePeerFinished { acked: true, .. }));
-    println!("\nremoved node 1 gracefully (acknowledged: {acked}); bootstrap now has {} peers", net.nodes[0].node.connected_peers().len());
+    let acked = net.nodes[0]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::RemovePeerFinished { acked: true, .. }));
+    println!(
+        "\nremoved node 1 gracefully (acknowledged: {acked}); bootstrap now has {} peers",
+        net.nodes[0].node.connected_peers().len()
+    );
     if let Err(e) = net.check_invariants() {
         eprintln!("invariant broken: {e}");
         std::process::exit(1);
