@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod addrbook;
 pub mod bans;
 pub mod config;
 pub mod dns;
