@@ -10,7 +10,8 @@
 //! The node never panics on input: bytes from peers, operator strings and out-of-order calls
 //! (data for a connection it already closed) are errors or are ignored.
 
-use crate::addr::{Host, PeerAddress};
+use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress};
+use crate::addrbook::{AddOutcome, AddrBook, Entry, Source, MAX_ADDRBOOK_ENTRIES};
 use crate::config::Config;
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
 use crate::id::{ConnId, NodeId, RequestId};
@@ -19,7 +20,9 @@ use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
 use crate::pool::{Closing, Conn, Pool, PoolCounts, MAX_PENDING_DIALS};
 use crate::rng::Rng;
 use crate::time::{Clock, UnixMillis};
-use crate::wire::{self, App, Disconnect, FrameDecoder, Message, MessageType, Ping, WireError};
+use crate::wire::{
+    self, App, Disconnect, FrameDecoder, GetPeers, Message, MessageType, Peers, Ping, WireError,
+};
 use core::net::SocketAddr;
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeSet, VecDeque};
@@ -31,8 +34,20 @@ pub const USER_AGENT: &str = concat!("qudag/", env!("CARGO_PKG_VERSION"));
 /// Capabilities announced by default.
 pub const DEFAULT_CAPABILITIES: [&str; 1] = ["pex"];
 
-/// How long the node sleeps with nothing scheduled before it wakes for housekeeping.
-pub const IDLE_WAKE: Duration = Duration::from_secs(60);
+/// Interval of the maintenance pass: dial to keep `min_connections`, PEX rounds.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// `GetPeers` requests a peer may make in a burst.
+pub const PEX_BURST: u32 = 3;
+
+/// A peer earns one more `GetPeers` request per this interval.
+pub const PEX_REFILL: Duration = Duration::from_secs(60);
+
+/// How long an unanswered `GetPeers` stays outstanding.
+pub const PEX_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most addresses asked for in one `GetPeers` (and given in one answer).
+pub const PEX_REQUEST_MAX: u32 = wire::MAX_PEX_ADDRESSES as u32;
 
 /// Smoothing of the latency estimate: each new sample weighs 1/`LATENCY_EWMA_DIV`.
 pub const LATENCY_EWMA_DIV: u32 = 4;
@@ -201,6 +216,49 @@ pub enum Event {
     },
     /// After [`Node::shutdown`]: every connection is closed.
     ShutdownComplete,
+    /// The node is below `min_connections` outbound and turns to a discovery source.
+    Discovery {
+        /// Which source.
+        step: DiscoveryStep,
+        /// Why, in words.
+        reason: String,
+    },
+    /// A peer's `Peers` answer was processed.
+    PeersReceived {
+        /// The peer.
+        peer: NodeId,
+        /// Addresses new to the book.
+        added: usize,
+        /// Addresses refused (malformed, out of scope, over the source's share).
+        refused: usize,
+    },
+    /// A peer-exchange message was refused and counted against the peer.
+    PexRefused {
+        /// The peer.
+        peer: NodeId,
+        /// Why.
+        why: &'static str,
+    },
+    /// Something the operator should know that is not an error of a request (e.g. an invalid
+    /// bootstrap address in the configuration).
+    Warning {
+        /// The message.
+        message: String,
+    },
+}
+
+/// The discovery sources, in the order the node falls back through them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DiscoveryStep {
+    /// Addresses that worked before.
+    KnownAddresses,
+    /// The configured bootstrap nodes (and other untried addresses in the book).
+    Bootstrap,
+    /// TXT records of the DNS seeds.
+    DnsSeeds,
+    /// The hard-coded bootstrap nodes.
+    HardcodedBootstrap,
 }
 
 /// Which timer a wake-up is for (for debugging busy loops).
@@ -215,8 +273,8 @@ pub enum WakeReason {
     KeepAlive,
     /// Waiting for a `DisconnectAck`.
     DisconnectAck,
-    /// Nothing scheduled.
-    Idle,
+    /// The periodic maintenance pass.
+    Maintenance,
 }
 
 /// What the runtime must do next.
@@ -332,6 +390,10 @@ pub struct Node {
     user_agent: String,
     shutting_down: bool,
     shutdown_reported: bool,
+    book: AddrBook,
+    next_maintenance: Instant,
+    hardcoded_added: bool,
+    last_step: Option<DiscoveryStep>,
 }
 
 impl Node {
@@ -345,7 +407,7 @@ impl Node {
         unix_now: UnixMillis,
     ) -> Node {
         let max = config.network.peers.max_connections;
-        Node {
+        let mut node = Node {
             config,
             identity,
             rng: Rng::from_seed(rng_seed),
@@ -360,7 +422,23 @@ impl Node {
             user_agent: USER_AGENT.to_string(),
             shutting_down: false,
             shutdown_reported: false,
+            book: AddrBook::new(MAX_ADDRBOOK_ENTRIES),
+            next_maintenance: now,
+            hardcoded_added: false,
+            last_step: None,
+        };
+        let unix = node.clock.unix(now);
+        for b in node.config.network.peers.bootstrap_nodes.clone() {
+            match PeerAddress::parse(&b) {
+                Ok(a) => {
+                    node.book.add(a, Source::Config, unix, &mut node.rng);
+                }
+                Err(e) => node.event(Event::Warning {
+                    message: format!("bootstrap node {b:?} ignored: {e}"),
+                }),
+            }
         }
+        node
     }
 
     /// Replaces the advertised capabilities (at most [`wire::MAX_CAPABILITIES`], each
@@ -409,6 +487,10 @@ impl Node {
     /// When the node next needs `Input::Timeout`, and why.
     pub fn poll_timeout(&self) -> (Instant, WakeReason) {
         match self.timers.first() {
+            Some(&(at, _)) if at >= self.next_maintenance => {
+                (self.next_maintenance, WakeReason::Maintenance)
+            }
+            None => (self.next_maintenance, WakeReason::Maintenance),
             Some(&(at, conn)) => {
                 let reason = match self.pool.get(conn) {
                     Some(c) if c.closing.is_some() => WakeReason::DisconnectAck,
@@ -418,7 +500,6 @@ impl Node {
                 };
                 (at, reason)
             }
-            None => (self.now + IDLE_WAKE, WakeReason::Idle),
         }
     }
 
@@ -532,6 +613,11 @@ impl Node {
             latency: None,
             closing: None,
             timer_at: None,
+            dial_addr: None,
+            pex_asked: None,
+            next_pex: None,
+            pex_tokens: PEX_BURST,
+            pex_refill: now + PEX_REFILL,
         }
     }
 
@@ -738,7 +824,8 @@ impl Node {
                     });
                 }
             }
-            Message::GetPeers(_) | Message::Peers(_) => {}
+            Message::GetPeers(g) => self.on_get_peers(id, g, now),
+            Message::Peers(p) => self.on_peers(id, p, now),
             m => {
                 let what = format!("{:?} after the handshake", m.message_type());
                 self.disconnect(id, DisconnectReason::ProtocolViolation, &what, false);
@@ -855,7 +942,25 @@ impl Node {
         c.last_recv = now;
         let address = c.remote;
         let request = c.request.take();
+        let dial_addr = c.dial_addr.clone();
+        let wants_pex =
+            direction == Direction::Outbound && peer.capabilities.iter().any(|c| c == "pex");
         self.pool.bind_node(peer.node_id, id);
+        if let Some(a) = &dial_addr {
+            self.book.mark_success(a, peer.node_id, unix);
+        }
+        if let Some(l) = listen {
+            let mut a = PeerAddress::from_socket_addr(l);
+            a.expected_id = Some(peer.node_id);
+            if self.in_scope(&a) {
+                self.book
+                    .add(a.clone(), Source::Handshake, unix, &mut self.rng);
+                self.book.mark_success(&a, peer.node_id, unix);
+            }
+        }
+        if wants_pex {
+            self.ask_peers(id, now);
+        }
         self.event(Event::PeerConnected {
             conn: id,
             peer: peer.node_id,
@@ -905,6 +1010,10 @@ impl Node {
     }
 
     fn on_timeout(&mut self, now: Instant) {
+        if now >= self.next_maintenance {
+            self.next_maintenance = now + MAINTENANCE_INTERVAL;
+            self.maintenance(now);
+        }
         while let Some(&(at, id)) = self.timers.first() {
             if at > now {
                 break;
@@ -984,6 +1093,20 @@ impl Node {
             self.outputs.push_back(Output::Close { conn: id });
         }
         self.move_state(&mut c, PeerState::Failed);
+        if let Some(a) = &c.dial_addr {
+            let unix = self.clock.unix(self.now);
+            match &error {
+                PeerError::AlreadyConnected(_) | PeerError::ShuttingDown => {}
+                PeerError::HandshakeFailed(HandshakeError::SelfConnection)
+                | PeerError::Refused {
+                    reason: DisconnectReason::SelfConnection,
+                    ..
+                } => {
+                    self.book.remove(a);
+                }
+                _ => self.book.mark_failure(a, unix),
+            }
+        }
         self.event(Event::ConnectionFailed {
             conn: id,
             address: c.remote,
@@ -1129,11 +1252,30 @@ impl Node {
             return Err(PeerError::TooManyPendingDials);
         }
         let request = self.alloc_request();
+        let unix = self.clock.unix(now);
+        self.book
+            .add(addr.clone(), Source::Operator, unix, &mut self.rng);
+        self.dial(sock, addr, priority, Some(request), now);
+        Ok(request)
+    }
+
+    /// Opens an outbound connection (the caller has checked room and policy).
+    fn dial(
+        &mut self,
+        sock: SocketAddr,
+        addr: PeerAddress,
+        priority: Priority,
+        request: Option<RequestId>,
+        now: Instant,
+    ) {
         let id = self.alloc_conn();
         let mut c = self.new_conn(id, Direction::Outbound, sock, now);
         c.priority = priority;
-        c.request = Some(request);
+        c.request = request;
         c.expected_id = addr.expected_id;
+        let unix = self.clock.unix(now);
+        self.book.mark_attempt(&addr, unix);
+        c.dial_addr = Some(addr);
         self.move_state(&mut c, PeerState::Connecting);
         self.pool.insert(c);
         self.outputs.push_back(Output::Dial {
@@ -1141,7 +1283,240 @@ impl Node {
             addr: sock,
         });
         self.schedule(id);
-        Ok(request)
+    }
+
+    // ---------------------------------------------------------------- discovery
+
+    /// The periodic pass: PEX rounds with outbound peers, then dials to keep `min_connections`.
+    fn maintenance(&mut self, now: Instant) {
+        for id in self.pool.ids() {
+            let Some(c) = self.pool.get_mut(id) else {
+                continue;
+            };
+            if c.pex_asked.is_some_and(|t| now >= t + PEX_ANSWER_TIMEOUT) {
+                c.pex_asked = None;
+            }
+            let due = c.state == PeerState::Connected
+                && c.closing.is_none()
+                && c.pex_asked.is_none()
+                && c.next_pex.is_some_and(|t| now >= t);
+            if due {
+                self.ask_peers(id, now);
+            }
+        }
+        if !self.shutting_down {
+            self.fill_outbound(now);
+        }
+    }
+
+    fn ask_peers(&mut self, id: ConnId, now: Instant) {
+        let interval = self.config.network.peers.discovery_interval;
+        let Some(c) = self.pool.get_mut(id) else {
+            return;
+        };
+        c.pex_asked = Some(now);
+        c.next_pex = Some(now + interval);
+        self.send(
+            id,
+            &Message::GetPeers(GetPeers {
+                max: PEX_REQUEST_MAX,
+            }),
+        );
+    }
+
+    /// Dials book addresses until `min_connections` outbound connections exist or are pending;
+    /// falls back through the discovery steps when the book has nothing dialable.
+    fn fill_outbound(&mut self, now: Instant) {
+        let min = self.config.network.peers.min_connections;
+        let outbound = self
+            .pool
+            .iter()
+            .filter(|c| c.direction == Direction::Outbound)
+            .count();
+        let need = min.saturating_sub(outbound);
+        if need == 0 {
+            self.last_step = None;
+            return;
+        }
+        let room = self
+            .config
+            .network
+            .peers
+            .max_connections
+            .saturating_sub(self.pool.len());
+        let room = room.min(MAX_PENDING_DIALS.saturating_sub(self.pool.pending_dials()));
+        if room == 0 {
+            return;
+        }
+        let unix = self.clock.unix(now);
+        let used: BTreeSet<NetGroup> = self
+            .pool
+            .iter()
+            .filter(|c| c.direction == Direction::Outbound)
+            .map(|c| PeerAddress::from_socket_addr(c.remote).netgroup())
+            .collect();
+        let busy: BTreeSet<SocketAddr> = self
+            .pool
+            .iter()
+            .flat_map(|c| [Some(c.remote), c.listen_addr])
+            .flatten()
+            .collect();
+        let ids: BTreeSet<NodeId> = self.pool.iter().filter_map(|c| c.node_id()).collect();
+        let me = self.node_id();
+        let own = self.config.network.listen;
+        let picks = self
+            .book
+            .select(need.min(room), unix, &mut self.rng, &used, |e: &Entry| {
+                e.node_id.is_some_and(|n| n == me || ids.contains(&n))
+                    || match e.addr.socket_addr() {
+                        Some(s) => busy.contains(&s) || s == own,
+                        // Hostnames and onion addresses wait for DNS and the proxy.
+                        None => true,
+                    }
+            });
+        if let Some(first) = picks.first() {
+            let proven = self
+                .book
+                .get(first)
+                .is_some_and(|e| e.last_success.is_some());
+            let step = if proven {
+                DiscoveryStep::KnownAddresses
+            } else {
+                DiscoveryStep::Bootstrap
+            };
+            self.log_step(
+                step,
+                format!(
+                    "{outbound} of {min} outbound connections; dialing {} address(es)",
+                    picks.len()
+                ),
+            );
+        }
+        let dialed = picks.len();
+        for addr in picks {
+            if let Some(sock) = addr.socket_addr() {
+                self.dial(sock, addr, Priority::Normal, None, now);
+            }
+        }
+        if dialed < need
+            && !self.hardcoded_added
+            && self.config.network.peers.bootstrap_nodes.is_empty()
+            && self.config.network.peers.use_default_bootstrap
+        {
+            self.hardcoded_added = true;
+            for b in crate::config::DEFAULT_BOOTSTRAP_NODES {
+                if let Ok(a) = PeerAddress::parse(b) {
+                    self.book.add(a, Source::Bootstrap, unix, &mut self.rng);
+                }
+            }
+            self.log_step(
+                DiscoveryStep::HardcodedBootstrap,
+                format!("{outbound} of {min} outbound connections and no other source left"),
+            );
+        }
+    }
+
+    fn log_step(&mut self, step: DiscoveryStep, reason: String) {
+        if self.last_step != Some(step) {
+            self.last_step = Some(step);
+            self.event(Event::Discovery { step, reason });
+        }
+    }
+
+    /// Whether an address learned from a peer or a seed is in a scope this node can use:
+    /// public addresses always; loopback ones when we listen on loopback, private ones when we
+    /// listen on a private address, either with `allow_private_addresses`; never bogons,
+    /// documentation, link-local or unspecified addresses.
+    fn in_scope(&self, addr: &PeerAddress) -> bool {
+        let Some(class) = addr.class() else {
+            return true;
+        };
+        let own = classify(self.config.network.listen.ip());
+        let allow = self.config.network.allow_private_addresses;
+        match class {
+            AddrClass::Public => true,
+            AddrClass::Loopback => allow || own == AddrClass::Loopback,
+            AddrClass::Private => allow || own == AddrClass::Private,
+            _ => false,
+        }
+    }
+
+    fn on_get_peers(&mut self, id: ConnId, g: GetPeers, now: Instant) {
+        let Some(c) = self.pool.get_mut(id) else {
+            return;
+        };
+        if now >= c.pex_refill {
+            let periods =
+                1 + now.saturating_duration_since(c.pex_refill).as_secs() / PEX_REFILL.as_secs();
+            c.pex_tokens = (c.pex_tokens as u64 + periods).min(PEX_BURST as u64) as u32;
+            c.pex_refill = now + PEX_REFILL;
+        }
+        let Some(peer) = c.node_id() else { return };
+        if c.pex_tokens == 0 {
+            self.event(Event::PexRefused {
+                peer,
+                why: "GetPeers flood",
+            });
+            return;
+        }
+        c.pex_tokens -= 1;
+        let asker: [Option<SocketAddr>; 2] = [Some(c.remote), c.listen_addr];
+        let max = g.max.min(PEX_REQUEST_MAX) as usize;
+        let own = self.config.network.listen;
+        let sample = self.book.sample(max, &mut self.rng, |e: &Entry| {
+            e.node_id != Some(peer)
+                && e.addr
+                    .socket_addr()
+                    .is_none_or(|s| s != own && !asker.contains(&Some(s)))
+        });
+        let addresses = sample.iter().map(|a| a.to_string()).collect();
+        self.send(id, &Message::Peers(Peers { addresses }));
+    }
+
+    fn on_peers(&mut self, id: ConnId, p: Peers, now: Instant) {
+        let Some(c) = self.pool.get_mut(id) else {
+            return;
+        };
+        let Some(peer) = c.node_id() else { return };
+        if c.pex_asked.take().is_none() {
+            self.event(Event::PexRefused {
+                peer,
+                why: "unsolicited Peers",
+            });
+            return;
+        }
+        let group = PeerAddress::from_socket_addr(c.remote)
+            .netgroup()
+            .to_string();
+        let unix = self.clock.unix(now);
+        let (mut added, mut refused) = (0, 0);
+        for text in p.addresses.iter().take(PEX_REQUEST_MAX as usize) {
+            let ok = match PeerAddress::parse(text) {
+                Ok(a) if self.in_scope(&a) && a.expected_id != Some(self.node_id()) => {
+                    let src = Source::Pex {
+                        peer,
+                        group: group.clone(),
+                    };
+                    match self.book.add(a, src, unix, &mut self.rng) {
+                        AddOutcome::Added => {
+                            added += 1;
+                            true
+                        }
+                        AddOutcome::Refreshed => true,
+                        _ => false,
+                    }
+                }
+                _ => false,
+            };
+            if !ok {
+                refused += 1;
+            }
+        }
+        self.event(Event::PeersReceived {
+            peer,
+            added,
+            refused,
+        });
     }
 
     /// Makes room for a high-priority dial by dropping the inbound, non-high-priority connection
@@ -1280,6 +1655,11 @@ impl Node {
         self.pool.get(conn).map(|c| c.info(50))
     }
 
+    /// The address book.
+    pub fn address_book(&self) -> &AddrBook {
+        &self.book
+    }
+
     /// Connection counts.
     pub fn counts(&self) -> PoolCounts {
         self.pool.counts()
@@ -1301,6 +1681,7 @@ impl Node {
     /// and the simulator. Returns a description of the first broken one.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.pool.check_invariants()?;
+        self.book.check_invariants()?;
         for c in self.pool.iter() {
             if self.conn_deadline(c).is_some() && c.timer_at.is_none() {
                 return Err(format!("{} has a deadline but no timer", c.id));

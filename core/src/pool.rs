@@ -8,6 +8,7 @@
 //! - `by_node` maps each node id to at most one `Connected` connection, and only those.
 
 use crate::handshake::{HandshakeState, PeerHello};
+
 use crate::id::{ConnId, NodeId, RequestId};
 use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
 use crate::time::UnixMillis;
@@ -60,6 +61,16 @@ pub(crate) struct Conn {
     pub closing: Option<Closing>,
     /// The instant under which this connection sits in the timer index, if any.
     pub timer_at: Option<Instant>,
+    /// The book address this outbound connection dialed.
+    pub dial_addr: Option<crate::addr::PeerAddress>,
+    /// When we sent a `GetPeers` that is still unanswered.
+    pub pex_asked: Option<Instant>,
+    /// When to ask this (outbound) peer for addresses next.
+    pub next_pex: Option<Instant>,
+    /// `GetPeers` requests this peer may still make (token bucket).
+    pub pex_tokens: u32,
+    /// When the next token is added.
+    pub pex_refill: Instant,
 }
 
 impl Conn {

@@ -67,6 +67,8 @@ pub struct SimNode {
 pub struct Net {
     /// Current virtual time.
     pub now: Instant,
+    /// Virtual time at the start.
+    pub start: Instant,
     /// Wall-clock time at the start.
     pub unix_start: UnixMillis,
     /// One-way latency of every link.
@@ -98,8 +100,10 @@ impl Default for Net {
 impl Net {
     /// An empty network with 5 ms links, starting at a fixed wall-clock time.
     pub fn new() -> Net {
+        let start = Instant::now();
         Net {
-            now: Instant::now(),
+            now: start,
+            start,
             unix_start: UnixMillis(1_760_000_000_000),
             latency: Duration::from_millis(5),
             nodes: Vec::new(),
@@ -433,4 +437,96 @@ fn hex_digest(bytes: &[u8]) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut h);
     format!("{}b:{:016x}", bytes.len(), h.finish())
+}
+
+/// Scripted peers: a raw endpoint that speaks the real protocol with its own identity, for
+/// tests that need a peer to misbehave after (or during) a genuine handshake.
+pub mod script {
+    use super::{Net, RawId};
+    use qudag_peer::handshake::{self, LocalHello, PeerHello};
+    use qudag_peer::rng::Rng;
+    use qudag_peer::wire::{FrameDecoder, Message};
+    use qudag_peer::Identity;
+    use std::time::Duration;
+
+    /// Decodes every frame in `bytes` (which must be whole frames).
+    pub fn frames(bytes: &[u8]) -> Vec<Message> {
+        let mut d = FrameDecoder::new();
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let Ok(n) = d.push(rest) else { break };
+            rest = &rest[n..];
+            while let Ok(Some(m)) = d.next_message() {
+                out.push(m);
+            }
+        }
+        out
+    }
+
+    fn local<'a>(id: &'a Identity, caps: &'a [String], net: &Net) -> LocalHello<'a> {
+        let elapsed = net.now.saturating_duration_since(net.start);
+        LocalHello {
+            identity: id,
+            capabilities: caps,
+            user_agent: "scripted/1",
+            listen_addr: None,
+            unix_secs: net.unix_start.plus(elapsed).as_secs(),
+            max_skew: Duration::from_secs(300),
+        }
+    }
+
+    /// Completes a handshake as the responder on `raw` (which a node dialed). Returns the
+    /// node's proven hello and any frames that arrived after the confirmation.
+    pub fn accept_as(
+        net: &mut Net,
+        raw: RawId,
+        id: &Identity,
+        caps: &[String],
+    ) -> (PeerHello, Vec<Message>) {
+        net.run_for(Duration::from_millis(20));
+        let got = frames(&net.raw_take(raw));
+        let Some(Message::Handshake(h)) = got.first() else {
+            panic!("expected a Handshake, got {got:?}")
+        };
+        let (st, reply, claimed) =
+            handshake::on_hello(h, &local(id, caps, net), &mut Rng::from_seed([9; 32]))
+                .expect("valid hello");
+        net.raw_send(raw, &reply.encode().expect("encodes"));
+        net.run_for(Duration::from_millis(20));
+        let mut got = frames(&net.raw_take(raw));
+        assert!(
+            matches!(got.first(), Some(Message::HandshakeConfirm(_))),
+            "expected a confirmation, got {got:?}"
+        );
+        let Message::HandshakeConfirm(c) = got.remove(0) else {
+            unreachable!()
+        };
+        handshake::on_confirm(&st, &c).expect("the node's confirmation verifies");
+        (claimed, got)
+    }
+
+    /// Completes a handshake as the initiator on `raw` (connected with `Net::raw_connect`).
+    pub fn connect_as(
+        net: &mut Net,
+        raw: RawId,
+        id: &Identity,
+        caps: &[String],
+    ) -> (PeerHello, Vec<Message>) {
+        let (st, hello) =
+            handshake::initiate(&local(id, caps, net), None, &mut Rng::from_seed([10; 32]));
+        net.raw_send(raw, &hello.encode().expect("encodes"));
+        net.run_for(Duration::from_millis(20));
+        let mut got = frames(&net.raw_take(raw));
+        let Some(Message::HandshakeResponse(r)) = got.first().cloned() else {
+            panic!("expected a response, got {got:?}")
+        };
+        got.remove(0);
+        let (confirm, peer) =
+            handshake::on_response(&st, &r, &local(id, caps, net)).expect("valid response");
+        net.raw_send(raw, &confirm.encode().expect("encodes"));
+        net.run_for(Duration::from_millis(20));
+        got.extend(frames(&net.raw_take(raw)));
+        (peer, got)
+    }
 }
