@@ -13,6 +13,7 @@
 use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress};
 use crate::addrbook::{AddOutcome, AddrBook, Entry, Source, MAX_ADDRBOOK_ENTRIES};
 use crate::config::Config;
+use crate::dns::{DnsClient, DnsOutcome, DnsTimeoutAction, QueryKind};
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
 use crate::id::{ConnId, NodeId, RequestId};
 use crate::identity::Identity;
@@ -25,7 +26,7 @@ use crate::wire::{
 };
 use core::net::SocketAddr;
 use serde_bytes::ByteBuf;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// The user agent this implementation announces.
@@ -137,9 +138,14 @@ pub enum PeerError {
     /// A `.onion` address without `network.proxy`.
     #[error("{0} is an onion address: set network.proxy to a SOCKS5 proxy (e.g. Tor at 127.0.0.1:9050) to reach it")]
     ProxyRequired(String),
-    /// A hostname needs DNS resolution, which this build's node does not perform yet.
-    #[error("{0} is a hostname: resolve it first and add the IP address")]
-    NeedsResolution(String),
+    /// A hostname could not be resolved.
+    #[error("cannot resolve {host}: {why}")]
+    Dns {
+        /// The hostname.
+        host: String,
+        /// What went wrong.
+        why: String,
+    },
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -239,6 +245,13 @@ pub enum Event {
         /// Why.
         why: &'static str,
     },
+    /// A DNS seed answered (or failed).
+    SeedResult {
+        /// The seed name.
+        seed: String,
+        /// Addresses added and refused, or what went wrong.
+        result: Result<(usize, usize), String>,
+    },
     /// Something the operator should know that is not an error of a request (e.g. an invalid
     /// bootstrap address in the configuration).
     Warning {
@@ -275,6 +288,8 @@ pub enum WakeReason {
     DisconnectAck,
     /// The periodic maintenance pass.
     Maintenance,
+    /// A DNS query's retry deadline.
+    Dns,
 }
 
 /// What the runtime must do next.
@@ -301,6 +316,17 @@ pub enum Output {
     Close {
         /// The connection.
         conn: ConnId,
+    },
+    /// Send `bytes` as one UDP datagram to `server` (or, if `None`, to the system resolver: the
+    /// first nameserver of `/etc/resolv.conf`), and feed any answer back with
+    /// `Input::DnsResponse`. Retries and timeouts are the core's business.
+    DnsQuery {
+        /// The transaction id (for logs; the core matches answers itself).
+        id: u16,
+        /// The resolver, from `network.dns_resolver`.
+        server: Option<SocketAddr>,
+        /// The query.
+        bytes: Vec<u8>,
     },
     /// Tell the application.
     Event(Event),
@@ -351,6 +377,13 @@ pub enum Input<'a> {
         /// Current time.
         now: Instant,
     },
+    /// A datagram arrived from the DNS resolver.
+    DnsResponse {
+        /// The datagram.
+        data: &'a [u8],
+        /// Current time.
+        now: Instant,
+    },
     /// The time given by `Output::Timeout` (or later) has come.
     Timeout {
         /// Current time.
@@ -394,6 +427,24 @@ pub struct Node {
     next_maintenance: Instant,
     hardcoded_added: bool,
     last_step: Option<DiscoveryStep>,
+    dns: DnsClient,
+    /// Why each pending DNS question was asked, by (lower-case name, kind).
+    dns_purposes: BTreeMap<(String, QueryKind), Vec<DnsPurpose>>,
+    /// When each seed may be asked again.
+    seed_next: BTreeMap<String, Instant>,
+}
+
+/// Why a DNS question was asked.
+#[derive(Clone, Debug)]
+enum DnsPurpose {
+    /// A seed's TXT record.
+    Seed,
+    /// A hostname to dial.
+    Resolve {
+        target: PeerAddress,
+        request: Option<RequestId>,
+        priority: Priority,
+    },
 }
 
 impl Node {
@@ -426,6 +477,9 @@ impl Node {
             next_maintenance: now,
             hardcoded_added: false,
             last_step: None,
+            dns: DnsClient::new(),
+            dns_purposes: BTreeMap::new(),
+            seed_next: BTreeMap::new(),
         };
         let unix = node.clock.unix(now);
         for b in node.config.network.peers.bootstrap_nodes.clone() {
@@ -486,21 +540,24 @@ impl Node {
 
     /// When the node next needs `Input::Timeout`, and why.
     pub fn poll_timeout(&self) -> (Instant, WakeReason) {
-        match self.timers.first() {
-            Some(&(at, _)) if at >= self.next_maintenance => {
-                (self.next_maintenance, WakeReason::Maintenance)
+        let mut best = (self.next_maintenance, WakeReason::Maintenance);
+        if let Some(at) = self.dns.poll_timeout() {
+            if at < best.0 {
+                best = (at, WakeReason::Dns);
             }
-            None => (self.next_maintenance, WakeReason::Maintenance),
-            Some(&(at, conn)) => {
+        }
+        if let Some(&(at, conn)) = self.timers.first() {
+            if at < best.0 {
                 let reason = match self.pool.get(conn) {
                     Some(c) if c.closing.is_some() => WakeReason::DisconnectAck,
                     Some(c) if c.state == PeerState::Connecting => WakeReason::ConnectTimeout,
                     Some(c) if c.state == PeerState::Handshaking => WakeReason::HandshakeTimeout,
                     _ => WakeReason::KeepAlive,
                 };
-                (at, reason)
+                best = (at, reason);
             }
         }
+        best
     }
 
     fn conn_deadline(&self, c: &Conn) -> Option<Instant> {
@@ -685,6 +742,12 @@ impl Node {
             Input::Closed { conn, cause, now } => {
                 self.tick(now);
                 self.on_closed(conn, cause);
+            }
+            Input::DnsResponse { data, now } => {
+                self.tick(now);
+                if let Ok(outcome) = self.dns.handle_response(data, now) {
+                    self.on_dns(outcome, now);
+                }
             }
             Input::Timeout { now } => {
                 self.tick(now);
@@ -1010,6 +1073,23 @@ impl Node {
     }
 
     fn on_timeout(&mut self, now: Instant) {
+        if self.dns.poll_timeout().is_some_and(|t| t <= now) {
+            for action in self.dns.handle_timeout(now, &mut self.rng) {
+                match action {
+                    DnsTimeoutAction::Retry { new_id, bytes, .. } => {
+                        let server = self.config.network.dns_resolver;
+                        self.outputs.push_back(Output::DnsQuery {
+                            id: new_id,
+                            server,
+                            bytes,
+                        });
+                    }
+                    DnsTimeoutAction::Failed { name, kind, .. } => {
+                        self.on_dns_failed(&name, kind, "no answer from the resolver", now)
+                    }
+                }
+            }
+        }
         if now >= self.next_maintenance {
             self.next_maintenance = now + MAINTENANCE_INTERVAL;
             self.maintenance(now);
@@ -1212,6 +1292,9 @@ impl Node {
 
     /// Dials `address` (any format of [`PeerAddress::parse`]). Checks that can fail at once do;
     /// the final outcome arrives as [`Event::AddPeerFinished`] with the returned id.
+    /// Dials `address` (any format of [`PeerAddress::parse`]; hostnames are resolved through
+    /// the core's DNS). Checks that can fail at once do; the final outcome arrives as
+    /// [`Event::AddPeerFinished`] with the returned id.
     pub fn add_peer(
         &mut self,
         address: &str,
@@ -1223,11 +1306,6 @@ impl Node {
             return Err(PeerError::ShuttingDown);
         }
         let addr = PeerAddress::parse(address)?;
-        let sock = match &addr.host {
-            Host::Ip(ip) => SocketAddr::new(*ip, addr.port),
-            Host::Onion(_) => return Err(PeerError::ProxyRequired(addr.to_string())),
-            Host::Domain(_) => return Err(PeerError::NeedsResolution(addr.to_string())),
-        };
         if let Some(id) = addr.expected_id {
             if id == self.node_id() {
                 return Err(PeerError::HandshakeFailed(HandshakeError::SelfConnection));
@@ -1236,6 +1314,37 @@ impl Node {
                 return Err(PeerError::AlreadyConnected(id.to_string()));
             }
         }
+        match &addr.host {
+            Host::Ip(ip) => {
+                let sock = SocketAddr::new(*ip, addr.port);
+                self.check_dial(sock, priority)?;
+                let request = self.alloc_request();
+                let unix = self.clock.unix(now);
+                self.book
+                    .add(addr.clone(), Source::Operator, unix, &mut self.rng);
+                self.dial(sock, addr, priority, Some(request), now);
+                Ok(request)
+            }
+            Host::Onion(_) => Err(PeerError::ProxyRequired(addr.to_string())),
+            Host::Domain(_) => {
+                if self.pool.is_full() && priority != Priority::High {
+                    return Err(PeerError::ConnectionLimitReached {
+                        max: self.pool.max_connections,
+                    });
+                }
+                let request = self.alloc_request();
+                let unix = self.clock.unix(now);
+                self.book
+                    .add(addr.clone(), Source::Operator, unix, &mut self.rng);
+                self.resolve(addr, Some(request), priority, now)?;
+                Ok(request)
+            }
+        }
+    }
+
+    /// The checks every dial passes: not already connected to that address, room in the pool
+    /// (a high-priority dial may evict), not too many dials in flight.
+    fn check_dial(&mut self, sock: SocketAddr, priority: Priority) -> Result<(), PeerError> {
         if self
             .pool
             .iter()
@@ -1251,12 +1360,219 @@ impl Node {
         if self.pool.pending_dials() >= MAX_PENDING_DIALS {
             return Err(PeerError::TooManyPendingDials);
         }
-        let request = self.alloc_request();
-        let unix = self.clock.unix(now);
-        self.book
-            .add(addr.clone(), Source::Operator, unix, &mut self.rng);
-        self.dial(sock, addr, priority, Some(request), now);
-        Ok(request)
+        Ok(())
+    }
+
+    /// Asks the resolver for a hostname's A and AAAA records, to dial the first usable address.
+    fn resolve(
+        &mut self,
+        target: PeerAddress,
+        request: Option<RequestId>,
+        priority: Priority,
+        now: Instant,
+    ) -> Result<(), PeerError> {
+        let Host::Domain(name) = &target.host else {
+            return Ok(());
+        };
+        let name = name.clone();
+        for kind in [QueryKind::A, QueryKind::Aaaa] {
+            let purpose = DnsPurpose::Resolve {
+                target: target.clone(),
+                request,
+                priority,
+            };
+            self.ask_dns(&name, kind, purpose, now)
+                .map_err(|why| PeerError::Dns {
+                    host: name.clone(),
+                    why,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Starts a DNS question, or joins the identical one already in flight.
+    fn ask_dns(
+        &mut self,
+        name: &str,
+        kind: QueryKind,
+        purpose: DnsPurpose,
+        now: Instant,
+    ) -> Result<(), String> {
+        let key = (name.to_ascii_lowercase(), kind);
+        if let Some(v) = self.dns_purposes.get_mut(&key) {
+            v.push(purpose);
+            return Ok(());
+        }
+        let (id, bytes) = self
+            .dns
+            .start(name, kind, now, &mut self.rng)
+            .map_err(|e| e.to_string())?;
+        self.dns_purposes.insert(key, vec![purpose]);
+        let server = self.config.network.dns_resolver;
+        self.outputs
+            .push_back(Output::DnsQuery { id, server, bytes });
+        Ok(())
+    }
+
+    fn resolving(&self, target: &PeerAddress) -> bool {
+        self.dns_purposes.values().flatten().any(
+            |p| matches!(p, DnsPurpose::Resolve { target: t, .. } if t.without_id() == target.without_id()),
+        )
+    }
+
+    fn on_dns(&mut self, outcome: DnsOutcome, now: Instant) {
+        match outcome {
+            DnsOutcome::Txt { name, records, ttl } => {
+                let key = (name.to_ascii_lowercase(), QueryKind::Txt);
+                if self.dns_purposes.remove(&key).is_none() {
+                    return;
+                }
+                let unix = self.clock.unix(now);
+                let (mut added, mut refused) = (0, 0);
+                for token in crate::dns::txt_records_to_address_strings(&records) {
+                    match PeerAddress::parse(&token) {
+                        Ok(a) if self.in_scope(&a) => {
+                            match self.book.add(
+                                a,
+                                Source::DnsSeed(name.clone()),
+                                unix,
+                                &mut self.rng,
+                            ) {
+                                AddOutcome::Added => added += 1,
+                                AddOutcome::Refreshed => {}
+                                _ => refused += 1,
+                            }
+                        }
+                        _ => refused += 1,
+                    }
+                }
+                let wait = ttl.max(self.config.network.peers.discovery_interval);
+                self.seed_next.insert(name.clone(), now + wait);
+                self.event(Event::SeedResult {
+                    seed: name,
+                    result: Ok((added, refused)),
+                });
+            }
+            DnsOutcome::Addresses {
+                name, kind, ips, ..
+            } => {
+                if ips.is_empty() {
+                    return self.on_dns_failed(&name, kind, "no addresses", now);
+                }
+                let purposes = self
+                    .dns_purposes
+                    .remove(&(name.to_ascii_lowercase(), kind))
+                    .unwrap_or_default();
+                for p in purposes {
+                    if let DnsPurpose::Resolve {
+                        target,
+                        request,
+                        priority,
+                    } = p
+                    {
+                        self.dial_resolved(target, &ips, request, priority, now);
+                    }
+                }
+            }
+            DnsOutcome::NxDomain { name, kind } => {
+                self.on_dns_failed(&name, kind, "no such domain (NXDOMAIN)", now)
+            }
+            DnsOutcome::ServFail { name, kind } => {
+                self.on_dns_failed(&name, kind, "the resolver failed (SERVFAIL)", now)
+            }
+            DnsOutcome::Truncated { name, kind } => {
+                self.on_dns_failed(&name, kind, "the answer was truncated", now)
+            }
+            DnsOutcome::Error { name, kind, rcode } => self.on_dns_failed(
+                &name,
+                kind,
+                &format!("the resolver answered with code {rcode}"),
+                now,
+            ),
+        }
+    }
+
+    fn on_dns_failed(&mut self, name: &str, kind: QueryKind, why: &str, now: Instant) {
+        let purposes = self
+            .dns_purposes
+            .remove(&(name.to_ascii_lowercase(), kind))
+            .unwrap_or_default();
+        for p in purposes {
+            match p {
+                DnsPurpose::Seed => {
+                    let wait = self.config.network.peers.discovery_interval;
+                    self.seed_next.insert(name.to_string(), now + wait);
+                    self.event(Event::SeedResult {
+                        seed: name.to_string(),
+                        result: Err(why.to_string()),
+                    });
+                }
+                DnsPurpose::Resolve {
+                    target, request, ..
+                } => {
+                    // The other address family may still answer, or already did.
+                    let dialing = self.pool.iter().any(|c| {
+                        c.dial_addr
+                            .as_ref()
+                            .is_some_and(|a| a.without_id() == target.without_id())
+                    });
+                    if self.resolving(&target) || dialing {
+                        continue;
+                    }
+                    let unix = self.clock.unix(now);
+                    self.book.mark_failure(&target, unix);
+                    if let Some(request) = request {
+                        let host = target.host.to_string();
+                        let result = Err(PeerError::Dns {
+                            host,
+                            why: why.to_string(),
+                        });
+                        self.event(Event::AddPeerFinished { request, result });
+                    }
+                }
+            }
+        }
+    }
+
+    fn dial_resolved(
+        &mut self,
+        target: PeerAddress,
+        ips: &[core::net::IpAddr],
+        request: Option<RequestId>,
+        priority: Priority,
+        now: Instant,
+    ) {
+        // Already dialing it (the other address family answered first)?
+        if self.pool.iter().any(|c| {
+            c.dial_addr
+                .as_ref()
+                .is_some_and(|a| a.without_id() == target.without_id())
+        }) {
+            return;
+        }
+        let operator = request.is_some();
+        let sock = ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, target.port))
+            .find(|s| operator || self.in_scope(&PeerAddress::from_socket_addr(*s)));
+        let result = match sock {
+            Some(sock) => self.check_dial(sock, priority).map(|()| sock),
+            None => Err(PeerError::Dns {
+                host: target.host.to_string(),
+                why: "no usable address".into(),
+            }),
+        };
+        match result {
+            Ok(sock) => self.dial(sock, target, priority, request, now),
+            Err(e) => {
+                if let Some(request) = request {
+                    self.event(Event::AddPeerFinished {
+                        request,
+                        result: Err(e),
+                    });
+                }
+            }
+        }
     }
 
     /// Opens an outbound connection (the caller has checked room and policy).
@@ -1328,11 +1644,25 @@ impl Node {
     /// falls back through the discovery steps when the book has nothing dialable.
     fn fill_outbound(&mut self, now: Instant) {
         let min = self.config.network.peers.min_connections;
+        let resolving: BTreeSet<String> = self
+            .dns_purposes
+            .values()
+            .flatten()
+            .filter_map(|p| match p {
+                DnsPurpose::Resolve {
+                    target,
+                    request: None,
+                    ..
+                } => Some(target.without_id().to_string()),
+                _ => None,
+            })
+            .collect();
         let outbound = self
             .pool
             .iter()
             .filter(|c| c.direction == Direction::Outbound)
-            .count();
+            .count()
+            + resolving.len();
         let need = min.saturating_sub(outbound);
         if need == 0 {
             self.last_step = None;
@@ -1368,10 +1698,13 @@ impl Node {
             .book
             .select(need.min(room), unix, &mut self.rng, &used, |e: &Entry| {
                 e.node_id.is_some_and(|n| n == me || ids.contains(&n))
-                    || match e.addr.socket_addr() {
-                        Some(s) => busy.contains(&s) || s == own,
-                        // Hostnames and onion addresses wait for DNS and the proxy.
-                        None => true,
+                    || match (&e.addr.host, e.addr.socket_addr()) {
+                        (_, Some(s)) => busy.contains(&s) || s == own,
+                        (Host::Domain(_), _) => {
+                            resolving.contains(&e.addr.without_id().to_string())
+                        }
+                        // Onion addresses need the SOCKS5 proxy.
+                        _ => true,
                     }
             });
         if let Some(first) = picks.first() {
@@ -1394,11 +1727,51 @@ impl Node {
         }
         let dialed = picks.len();
         for addr in picks {
-            if let Some(sock) = addr.socket_addr() {
-                self.dial(sock, addr, Priority::Normal, None, now);
+            match addr.socket_addr() {
+                Some(sock) => self.dial(sock, addr, Priority::Normal, None, now),
+                None => {
+                    let _ = self.resolve(addr, None, Priority::Normal, now);
+                }
             }
         }
-        if dialed < need
+        if dialed >= need {
+            return;
+        }
+        // DNS seeds: each asked again no sooner than max(discovery_interval, TTL).
+        let seeds: Vec<String> = self.config.network.peers.dns_seeds.clone();
+        let mut asked = 0;
+        for seed in &seeds {
+            let due = self.seed_next.get(seed).is_none_or(|t| now >= *t);
+            let pending = self
+                .dns_purposes
+                .contains_key(&(seed.to_ascii_lowercase(), QueryKind::Txt));
+            if due && !pending {
+                match self.ask_dns(seed, QueryKind::Txt, DnsPurpose::Seed, now) {
+                    Ok(()) => asked += 1,
+                    Err(why) => {
+                        self.seed_next.insert(
+                            seed.clone(),
+                            now + self.config.network.peers.discovery_interval,
+                        );
+                        self.event(Event::SeedResult {
+                            seed: seed.clone(),
+                            result: Err(why),
+                        });
+                    }
+                }
+            }
+        }
+        if asked > 0 {
+            self.log_step(
+                DiscoveryStep::DnsSeeds,
+                format!("{outbound} of {min} outbound connections and no dialable known address"),
+            );
+        }
+        let seeds_pending = seeds.iter().any(|s| {
+            self.dns_purposes
+                .contains_key(&(s.to_ascii_lowercase(), QueryKind::Txt))
+        });
+        if !seeds_pending
             && !self.hardcoded_added
             && self.config.network.peers.bootstrap_nodes.is_empty()
             && self.config.network.peers.use_default_bootstrap
