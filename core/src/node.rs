@@ -1786,6 +1786,8 @@ impl Node {
                 DiscoveryStep::HardcodedBootstrap,
                 format!("{outbound} of {min} outbound connections and no other source left"),
             );
+            // Try them now rather than at the next pass (this cannot recurse again: the flag is set).
+            self.fill_outbound(now);
         }
     }
 

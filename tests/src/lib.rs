@@ -41,6 +41,7 @@ enum Delivery {
         from: End,
         remote: SocketAddr,
     },
+    Dns(NodeIdx, Vec<u8>),
 }
 
 /// A raw endpoint's state.
@@ -89,6 +90,87 @@ pub struct Net {
     pub trace: Vec<String>,
     /// Nodes that are neither driven nor delivered to (a machine that froze or vanished).
     pub frozen: BTreeSet<NodeIdx>,
+    /// The DNS zone every node's queries are answered from, by (lower-case name, type).
+    pub zone: BTreeMap<(String, dns::Rtype), dns::Answer>,
+    /// Every DNS question asked: (node, name, type).
+    pub dns_log: Vec<(NodeIdx, String, dns::Rtype)>,
+}
+
+/// The DNS server of a [`Net`]: answers built with hickory-proto, as real resolvers send them.
+pub mod dns {
+    use hickory_proto::op::{Message, OpCode, ResponseCode};
+    use hickory_proto::rr::rdata::{A, AAAA, TXT};
+    use hickory_proto::rr::{RData, Record, RecordType};
+
+    /// The record types the harness serves.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub enum Rtype {
+        /// TXT.
+        Txt,
+        /// A.
+        A,
+        /// AAAA.
+        Aaaa,
+    }
+
+    /// What the zone answers for a name and type.
+    #[derive(Clone, Debug)]
+    pub enum Answer {
+        /// TXT strings, or IP addresses as text for A/AAAA, with a TTL in seconds.
+        Records(Vec<String>, u32),
+        /// NXDOMAIN.
+        NxDomain,
+        /// SERVFAIL.
+        ServFail,
+        /// No answer at all (the query times out).
+        Silent,
+    }
+
+    /// The question of a query datagram.
+    pub fn question(query: &[u8]) -> Option<(String, Rtype)> {
+        let m = Message::from_vec(query).ok()?;
+        let q = m.queries.first()?;
+        let t = match q.query_type() {
+            RecordType::TXT => Rtype::Txt,
+            RecordType::A => Rtype::A,
+            RecordType::AAAA => Rtype::Aaaa,
+            _ => return None,
+        };
+        Some((
+            q.name()
+                .to_ascii()
+                .trim_end_matches('.')
+                .to_ascii_lowercase(),
+            t,
+        ))
+    }
+
+    /// The response datagram to `query`, or `None` for `Answer::Silent`.
+    pub fn respond(query: &[u8], answer: &Answer) -> Option<Vec<u8>> {
+        let q = Message::from_vec(query).ok()?;
+        let mut m = Message::response(q.metadata.id, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.metadata.recursion_available = true;
+        m.add_queries(q.queries.clone());
+        let qname = q.queries.first()?.name().clone();
+        match answer {
+            Answer::Silent => return None,
+            Answer::NxDomain => m.metadata.response_code = ResponseCode::NXDomain,
+            Answer::ServFail => m.metadata.response_code = ResponseCode::ServFail,
+            Answer::Records(items, ttl) => {
+                for item in items {
+                    let rdata = match q.queries[0].query_type() {
+                        RecordType::TXT => RData::TXT(TXT::new(vec![item.clone()])),
+                        RecordType::A => RData::A(A(item.parse().ok()?)),
+                        RecordType::AAAA => RData::AAAA(AAAA(item.parse().ok()?)),
+                        _ => return None,
+                    };
+                    m.add_answer(Record::from_rdata(qname.clone(), *ttl, rdata));
+                }
+            }
+        }
+        m.to_vec().ok()
+    }
 }
 
 impl Default for Net {
@@ -117,6 +199,8 @@ impl Net {
             next_port: 40_000,
             trace: Vec::new(),
             frozen: BTreeSet::new(),
+            zone: BTreeMap::new(),
+            dns_log: Vec::new(),
         }
     }
 
@@ -307,6 +391,20 @@ impl Net {
                 self.trace.push(format!("{i} event {e:?}"));
                 self.nodes[i].events.push(e);
             }
+            Output::DnsQuery { bytes, .. } => {
+                self.trace.push(format!("{i} dns {}", hex_digest(&bytes)));
+                if let Some((name, t)) = dns::question(&bytes) {
+                    self.dns_log.push((i, name.clone(), t));
+                    let answer = self
+                        .zone
+                        .get(&(name, t))
+                        .cloned()
+                        .unwrap_or(dns::Answer::NxDomain);
+                    if let Some(reply) = dns::respond(&bytes, &answer) {
+                        self.push(now + lat, Delivery::Dns(i, reply));
+                    }
+                }
+            }
             other => {
                 self.trace.push(format!("{i} other {other:?}"));
             }
@@ -319,6 +417,7 @@ impl Net {
             Delivery::Connected(i, _) | Delivery::Failed(i, _, _) => Some(*i),
             Delivery::Data(End::Node(i, _), _) | Delivery::Closed(End::Node(i, _)) => Some(*i),
             Delivery::Accept { target, .. } => Some(*target),
+            Delivery::Dns(i, _) => Some(*i),
             _ => None,
         };
         if target.is_some_and(|t| self.frozen.contains(&t)) {
@@ -339,6 +438,9 @@ impl Net {
                 })
             }
             Delivery::Data(End::Raw(r), bytes) => self.raws[r].inbox.extend_from_slice(&bytes),
+            Delivery::Dns(i, bytes) => self.nodes[i]
+                .node
+                .handle_input(Input::DnsResponse { data: &bytes, now }),
             Delivery::Closed(End::Node(i, conn)) => {
                 self.nodes[i].node.handle_input(Input::Closed {
                     conn,
