@@ -12,6 +12,7 @@
 
 use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress};
 use crate::addrbook::{AddOutcome, AddrBook, Entry, Source, MAX_ADDRBOOK_ENTRIES};
+use crate::bans::{Ban, BanList, BanOrigin, BanTarget};
 use crate::config::Config;
 use crate::dns::{DnsClient, DnsOutcome, DnsTimeoutAction, QueryKind};
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
@@ -19,6 +20,10 @@ use crate::id::{ConnId, NodeId, RequestId};
 use crate::identity::Identity;
 use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
 use crate::pool::{Closing, Conn, Pool, PoolCounts, MAX_PENDING_DIALS};
+use crate::reputation::{
+    DisconnectKind, Report, ReputationRecord, ReputationScore, ReputationTable, ScoreChange,
+    ThresholdAction, Violation,
+};
 use crate::rng::Rng;
 use crate::time::{Clock, UnixMillis};
 use crate::wire::{
@@ -37,6 +42,16 @@ pub const DEFAULT_CAPABILITIES: [&str; 1] = ["pex"];
 
 /// Interval of the maintenance pass: dial to keep `min_connections`, PEX rounds.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Window over which automatic bans are counted for self-protection.
+pub const AUTO_BAN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Automatic bans pause when more than this percentage of connected peers was banned within
+/// [`AUTO_BAN_WINDOW`] (and more than [`AUTO_BAN_SPIKE_MIN`] bans)...
+pub const AUTO_BAN_SPIKE_PERCENT: usize = 25;
+
+/// ...and more than this many bans happened in the window.
+pub const AUTO_BAN_SPIKE_MIN: usize = 3;
 
 /// `GetPeers` requests a peer may make in a burst.
 pub const PEX_BURST: u32 = 3;
@@ -149,6 +164,30 @@ pub enum PeerError {
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// A ban target that is not a node id, an IP address or a CIDR subnet.
+    #[error("invalid ban target: {0}")]
+    InvalidBanTarget(String),
+    /// The ban list refused the ban.
+    #[error("ban list: {0}")]
+    BanList(String),
+    /// `unban` of something that is not banned.
+    #[error("{0} is not banned")]
+    NotBanned(String),
+}
+
+/// Everything a node keeps across restarts, as plain records (the CLI stores them in its
+/// database and hands them back to [`Node::restore`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct DurableState {
+    /// When the records were taken.
+    pub saved_at: UnixMillis,
+    /// The address book.
+    pub addresses: Vec<Entry>,
+    /// Reputation, each record with its own time.
+    pub reputation: Vec<ReputationRecord>,
+    /// Bans with their expiry.
+    pub bans: Vec<Ban>,
 }
 
 /// Something the node tells the application.
@@ -244,6 +283,35 @@ pub enum Event {
         peer: NodeId,
         /// Why.
         why: &'static str,
+    },
+    /// A peer's reputation crossed a threshold and the node acted.
+    ReputationAction {
+        /// The peer.
+        peer: NodeId,
+        /// Its total score.
+        score: u32,
+        /// What the thresholds called for.
+        action: ThresholdAction,
+    },
+    /// An automatic ban was not applied: self-protection (too many bans at once, or too few
+    /// outbound peers) says the fault may be ours. The peer is disconnected instead.
+    AutoBanPaused {
+        /// The peer that would have been banned.
+        peer: NodeId,
+        /// Why the ban was held back.
+        why: String,
+    },
+    /// A ban was added (by the operator or automatically).
+    BanAdded {
+        /// The ban.
+        ban: Ban,
+    },
+    /// A ban was lifted or expired.
+    BanRemoved {
+        /// The ban.
+        ban: Ban,
+        /// True when it expired, false when lifted.
+        expired: bool,
     },
     /// A DNS seed answered (or failed).
     SeedResult {
@@ -432,6 +500,10 @@ pub struct Node {
     dns_purposes: BTreeMap<(String, QueryKind), Vec<DnsPurpose>>,
     /// When each seed may be asked again.
     seed_next: BTreeMap<String, Instant>,
+    reputation: ReputationTable,
+    bans: BanList,
+    /// When recent automatic bans happened (self-protection).
+    auto_bans: VecDeque<Instant>,
 }
 
 /// Why a DNS question was asked.
@@ -459,7 +531,7 @@ impl Node {
     ) -> Node {
         let max = config.network.peers.max_connections;
         let mut node = Node {
-            config,
+            config: config.clone(),
             identity,
             rng: Rng::from_seed(rng_seed),
             clock: Clock::new(now, unix_now),
@@ -480,6 +552,9 @@ impl Node {
             dns: DnsClient::new(),
             dns_purposes: BTreeMap::new(),
             seed_next: BTreeMap::new(),
+            reputation: ReputationTable::new(&config.network.reputation),
+            bans: BanList::new(),
+            auto_bans: VecDeque::new(),
         };
         let unix = node.clock.unix(now);
         for b in node.config.network.peers.bootstrap_nodes.clone() {
@@ -692,6 +767,8 @@ impl Node {
         let id = self.alloc_conn();
         let refusal = if self.shutting_down {
             Some(DisconnectReason::Shutdown)
+        } else if self.ban_of(Some(remote.ip()), None, now).is_some() {
+            Some(DisconnectReason::Banned)
         } else if self.pool.is_full() {
             Some(DisconnectReason::ConnectionLimitReached)
         } else {
@@ -827,6 +904,11 @@ impl Node {
     fn on_wire_error(&mut self, id: ConnId, e: WireError) {
         let Some(c) = self.pool.get(id) else { return };
         if c.state == PeerState::Connected {
+            if let Some(p) = c.node_id() {
+                let unix = self.clock.unix(self.now);
+                self.reputation
+                    .report(p, Report::ProtocolViolation(Violation::BadFrame), unix);
+            }
             self.disconnect(id, DisconnectReason::InvalidMessage, &e.to_string(), false);
         } else {
             self.fail(
@@ -890,6 +972,14 @@ impl Node {
             Message::GetPeers(g) => self.on_get_peers(id, g, now),
             Message::Peers(p) => self.on_peers(id, p, now),
             m => {
+                if let Some(p) = self.pool.get(id).and_then(|c| c.node_id()) {
+                    let unix = self.clock.unix(now);
+                    self.reputation.report(
+                        p,
+                        Report::ProtocolViolation(Violation::Handshake),
+                        unix,
+                    );
+                }
                 let what = format!("{:?} after the handshake", m.message_type());
                 self.disconnect(id, DisconnectReason::ProtocolViolation, &what, false);
             }
@@ -912,6 +1002,8 @@ impl Node {
         });
         let peer = c.node_id();
         if let Some(peer) = peer {
+            let unix = self.clock.unix(now);
+            self.reputation.report(peer, Report::Latency(rtt), unix);
             self.event(Event::Latency { peer, rtt });
         }
     }
@@ -923,6 +1015,14 @@ impl Node {
             (HandshakeState::AwaitHello, Message::Handshake(h)) => {
                 let unix = self.unix_secs();
                 match handshake::on_hello(&h, &local_hello!(self, unix), &mut self.rng) {
+                    Ok((_, _, claimed))
+                        if self.ban_of(None, Some(&claimed.node_id), now).is_some() =>
+                    {
+                        let why = self
+                            .ban_of(None, Some(&claimed.node_id), now)
+                            .unwrap_or_default();
+                        Err(PeerError::Blacklisted(why))
+                    }
                     Ok((st, reply, claimed)) => {
                         if let Some(c) = self.pool.get_mut(id) {
                             c.hs = st;
@@ -931,38 +1031,55 @@ impl Node {
                         self.send(id, &reply);
                         Ok(None)
                     }
-                    Err(e) => Err(e),
+                    Err(e) => Err(PeerError::HandshakeFailed(e)),
                 }
             }
             (HandshakeState::AwaitResponse { .. }, Message::HandshakeResponse(r)) => {
                 let unix = self.unix_secs();
                 match handshake::on_response(&c.hs, &r, &local_hello!(self, unix)) {
-                    Ok((confirm, peer)) => {
-                        self.send(id, &confirm);
-                        Ok(Some(peer))
-                    }
-                    Err(e) => Err(e),
+                    Ok((confirm, peer)) => Ok(Some((peer, Some(confirm)))),
+                    Err(e) => Err(PeerError::HandshakeFailed(e)),
                 }
             }
             (HandshakeState::AwaitConfirm { .. }, Message::HandshakeConfirm(cf)) => {
-                handshake::on_confirm(&c.hs, &cf).map(Some)
+                handshake::on_confirm(&c.hs, &cf)
+                    .map(|p| Some((p, None)))
+                    .map_err(PeerError::HandshakeFailed)
             }
-            (_, m) => Err(HandshakeError::UnexpectedMessage {
-                got: m.message_type(),
-                expected: expected.unwrap_or(MessageType::Handshake),
-            }),
+            (_, m) => Err(PeerError::HandshakeFailed(
+                HandshakeError::UnexpectedMessage {
+                    got: m.message_type(),
+                    expected: expected.unwrap_or(MessageType::Handshake),
+                },
+            )),
         };
         match result {
             Ok(None) => {}
-            Ok(Some(peer)) => self.on_established(id, peer, now),
-            Err(e) => self.fail(id, PeerError::HandshakeFailed(e), None),
+            Ok(Some((peer, confirm))) => self.on_established(id, peer, confirm, now),
+            Err(e) => self.fail(id, e, None),
         }
     }
 
     /// The peer proved `peer`. Applies the checks that need the whole node, then connects.
-    fn on_established(&mut self, id: ConnId, peer: PeerHello, now: Instant) {
+    fn on_established(
+        &mut self,
+        id: ConnId,
+        peer: PeerHello,
+        confirm: Option<Message>,
+        now: Instant,
+    ) {
         let Some(c) = self.pool.get(id) else { return };
         let direction = c.direction;
+        if let Some(why) = self.ban_of(Some(c.remote.ip()), Some(&peer.node_id), now) {
+            return self.fail(
+                id,
+                PeerError::Blacklisted(why),
+                Some(DisconnectReason::Banned),
+            );
+        }
+        if let Some(confirm) = confirm {
+            self.send(id, &confirm);
+        }
         if let Some(other_id) = self.pool.by_node(&peer.node_id) {
             let other_dir = self.pool.get(other_id).map(|o| o.direction);
             // Both sides apply the same rule, so they keep the same connection: the one whose
@@ -1009,6 +1126,8 @@ impl Node {
         let wants_pex =
             direction == Direction::Outbound && peer.capabilities.iter().any(|c| c == "pex");
         self.pool.bind_node(peer.node_id, id);
+        self.reputation
+            .report(peer.node_id, Report::Connected, unix);
         if let Some(a) = &dial_addr {
             self.book.mark_success(a, peer.node_id, unix);
         }
@@ -1261,6 +1380,15 @@ impl Node {
         }
         self.move_state(&mut c, PeerState::Disconnected);
         let peer = c.hello.as_ref().map(|h| h.node_id);
+        if let Some(p) = peer {
+            let kind = match (by_peer, reason) {
+                (false, _) => DisconnectKind::Local,
+                (true, DisconnectReason::NetworkError) => DisconnectKind::Unclean,
+                (true, _) => DisconnectKind::Clean,
+            };
+            let unix = self.clock.unix(self.now);
+            self.reputation.report(p, Report::Disconnected(kind), unix);
+        }
         if let Some(peer) = peer {
             self.event(Event::PeerDisconnected {
                 conn: id,
@@ -1313,6 +1441,9 @@ impl Node {
             if self.pool.by_node(&id).is_some() {
                 return Err(PeerError::AlreadyConnected(id.to_string()));
             }
+            if let Some(why) = self.ban_of(None, Some(&id), now) {
+                return Err(PeerError::Blacklisted(why));
+            }
         }
         match &addr.host {
             Host::Ip(ip) => {
@@ -1345,6 +1476,9 @@ impl Node {
     /// The checks every dial passes: not already connected to that address, room in the pool
     /// (a high-priority dial may evict), not too many dials in flight.
     fn check_dial(&mut self, sock: SocketAddr, priority: Priority) -> Result<(), PeerError> {
+        if let Some(why) = self.ban_of(Some(sock.ip()), None, self.now) {
+            return Err(PeerError::Blacklisted(why));
+        }
         if self
             .pool
             .iter()
@@ -1605,6 +1739,10 @@ impl Node {
 
     /// The periodic pass: PEX rounds with outbound peers, then dials to keep `min_connections`.
     fn maintenance(&mut self, now: Instant) {
+        let unix = self.clock.unix(now);
+        for ban in self.bans.expire(unix) {
+            self.event(Event::BanRemoved { ban, expired: true });
+        }
         for id in self.pool.ids() {
             let Some(c) = self.pool.get_mut(id) else {
                 continue;
@@ -1694,10 +1832,16 @@ impl Node {
         let ids: BTreeSet<NodeId> = self.pool.iter().filter_map(|c| c.node_id()).collect();
         let me = self.node_id();
         let own = self.config.network.listen;
+        let bans = &self.bans;
         let picks = self
             .book
             .select(need.min(room), unix, &mut self.rng, &used, |e: &Entry| {
-                e.node_id.is_some_and(|n| n == me || ids.contains(&n))
+                e.node_id.is_some_and(|n| {
+                    n == me || ids.contains(&n) || bans.check_node(&n, unix).is_some()
+                }) || e
+                    .addr
+                    .socket_addr()
+                    .is_some_and(|s| bans.check_ip(s.ip(), unix).is_some())
                     || match (&e.addr.host, e.addr.socket_addr()) {
                         (_, Some(s)) => busy.contains(&s) || s == own,
                         (Host::Domain(_), _) => {
@@ -1832,17 +1976,24 @@ impl Node {
                 peer,
                 why: "GetPeers flood",
             });
+            self.report(&peer, Report::ProtocolViolation(Violation::PexFlood), now);
             return;
         }
         c.pex_tokens -= 1;
         let asker: [Option<SocketAddr>; 2] = [Some(c.remote), c.listen_addr];
         let max = g.max.min(PEX_REQUEST_MAX) as usize;
         let own = self.config.network.listen;
+        let unix = self.clock.unix(now);
+        let (bans, rep) = (&self.bans, &self.reputation);
         let sample = self.book.sample(max, &mut self.rng, |e: &Entry| {
             e.node_id != Some(peer)
-                && e.addr
-                    .socket_addr()
-                    .is_none_or(|s| s != own && !asker.contains(&Some(s)))
+                && e.addr.socket_addr().is_none_or(|s| {
+                    s != own && !asker.contains(&Some(s)) && bans.check_ip(s.ip(), unix).is_none()
+                })
+                && e.node_id.is_none_or(|n| {
+                    bans.check_node(&n, unix).is_none()
+                        && rep.thresholds().can_relay(rep.score(&n, unix).total)
+                })
         });
         let addresses = sample.iter().map(|a| a.to_string()).collect();
         self.send(id, &Message::Peers(Peers { addresses }));
@@ -1858,6 +2009,7 @@ impl Node {
                 peer,
                 why: "unsolicited Peers",
             });
+            self.report(&peer, Report::ProtocolViolation(Violation::PexFlood), now);
             return;
         }
         let group = PeerAddress::from_socket_addr(c.remote)
@@ -1924,9 +2076,42 @@ impl Node {
     /// Disconnects the peer named by `target`: a node id (64 hex characters, or a unique prefix
     /// of at least 8), or an address. Graceful: `Disconnect{UserRequested}`, then wait for the
     /// ack up to `disconnect_timeout`. [`Event::RemovePeerFinished`] follows.
-    pub fn remove_peer(&mut self, target: &str, now: Instant) -> Result<RequestId, PeerError> {
+    pub fn remove_peer(
+        &mut self,
+        target: &str,
+        ban: bool,
+        now: Instant,
+    ) -> Result<RequestId, PeerError> {
         self.tick(now);
         let id = self.find_peer(target)?;
+        if ban {
+            let t = match self.pool.get(id).and_then(|c| c.node_id()) {
+                Some(n) => n.to_string(),
+                None => self
+                    .pool
+                    .get(id)
+                    .map(|c| c.remote.ip().to_string())
+                    .unwrap_or_default(),
+            };
+            let unix = self.clock.unix(now);
+            let target: BanTarget = t.parse().map_err(|e: crate::bans::BanTargetError| {
+                PeerError::InvalidBanTarget(e.to_string())
+            })?;
+            self.bans
+                .ban(
+                    target.clone(),
+                    "removed and banned by the operator",
+                    BanOrigin::Operator,
+                    unix,
+                    None,
+                )
+                .map_err(|e| PeerError::BanList(e.to_string()))?;
+            let canonical = target.canonical();
+            let added = self.bans.list(unix).find(|b| b.target == canonical).cloned();
+            if let Some(b) = added {
+                self.event(Event::BanAdded { ban: b });
+            }
+        }
         let request = self.alloc_request();
         if let Some(c) = self.pool.get_mut(id) {
             c.remove_request = Some(request);
@@ -2018,16 +2203,296 @@ impl Node {
         self.after_removal();
     }
 
+    // ---------------------------------------------------------------- reputation and bans
+
+    /// Records what the application observed about a connected (or known) peer — an invalid
+    /// or valid message, a consensus participation or violation, a relay success or failure —
+    /// and applies the thresholds: below `auto_disconnect_threshold` the peer is disconnected
+    /// (`LowReputation`), below `auto_ban_threshold` it is also banned for `ban_duration`
+    /// (unless automatic bans are paused, see [`Event::AutoBanPaused`]).
+    pub fn report(&mut self, peer: &NodeId, report: Report, now: Instant) -> ReputationScore {
+        self.tick(now);
+        let unix = self.clock.unix(now);
+        let score = self.reputation.report(*peer, report, unix);
+        self.apply_thresholds(peer, score, now);
+        score
+    }
+
+    /// Shorthand for `report(peer, Report::InvalidMessage, now)` (spec 6.4).
+    pub fn report_invalid_message(&mut self, peer: &NodeId, now: Instant) -> ReputationScore {
+        self.report(peer, Report::InvalidMessage, now)
+    }
+
+    fn apply_thresholds(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) {
+        let action = self.reputation.thresholds().action(score.total);
+        let Some(conn) = self.pool.by_node(peer) else {
+            if action == ThresholdAction::Ban {
+                self.auto_ban(peer, score, now);
+            }
+            return;
+        };
+        match action {
+            ThresholdAction::None => {}
+            ThresholdAction::Disconnect => {
+                self.event(Event::ReputationAction {
+                    peer: *peer,
+                    score: score.total,
+                    action,
+                });
+                let text = format!(
+                    "reputation {} below {}",
+                    score.total,
+                    self.reputation.thresholds().auto_disconnect
+                );
+                self.disconnect(conn, DisconnectReason::LowReputation, &text, false);
+            }
+            ThresholdAction::Ban => {
+                self.event(Event::ReputationAction {
+                    peer: *peer,
+                    score: score.total,
+                    action,
+                });
+                if self.auto_ban(peer, score, now) {
+                    self.disconnect(
+                        conn,
+                        DisconnectReason::Banned,
+                        "reputation below the ban threshold",
+                        false,
+                    );
+                } else {
+                    let text = format!(
+                        "reputation {} below {}",
+                        score.total,
+                        self.reputation.thresholds().auto_disconnect
+                    );
+                    self.disconnect(conn, DisconnectReason::LowReputation, &text, false);
+                }
+            }
+        }
+    }
+
+    /// Bans `peer` automatically unless self-protection says not to; returns whether it did.
+    fn auto_ban(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) -> bool {
+        while self
+            .auto_bans
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > AUTO_BAN_WINDOW)
+        {
+            self.auto_bans.pop_front();
+        }
+        let connected = self.pool.counts().connected().max(1);
+        let outbound = self
+            .pool
+            .iter()
+            .filter(|c| c.direction == Direction::Outbound && c.state == PeerState::Connected)
+            .count();
+        let min = self.config.network.peers.min_connections;
+        let why = if self.auto_bans.len() + 1 > AUTO_BAN_SPIKE_MIN
+            && (self.auto_bans.len() + 1) * 100 > connected * AUTO_BAN_SPIKE_PERCENT
+        {
+            Some(format!(
+                "{} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
+                self.auto_bans.len() + 1,
+                AUTO_BAN_WINDOW.as_secs()
+            ))
+        } else if outbound < min {
+            Some(format!("only {outbound} of {min} outbound peers connected"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.event(Event::AutoBanPaused { peer: *peer, why });
+            return false;
+        }
+        self.auto_bans.push_back(now);
+        let unix = self.clock.unix(now);
+        let duration = Some(self.config.network.reputation.ban_duration);
+        let reason = format!(
+            "reputation {} below {}",
+            score.total,
+            self.reputation.thresholds().auto_ban
+        );
+        match self.bans.ban(
+            BanTarget::Node(*peer),
+            &reason,
+            BanOrigin::Automatic,
+            unix,
+            duration,
+        ) {
+            Ok(_) => {
+                if let Some(ban) = self.bans.check_node(peer, unix).cloned() {
+                    self.event(Event::BanAdded { ban });
+                }
+                true
+            }
+            Err(e) => {
+                self.event(Event::Warning {
+                    message: format!("could not ban {peer}: {e}"),
+                });
+                false
+            }
+        }
+    }
+
+    /// Bans a node id (64 hex characters), an IP address (a port is ignored) or a subnet in
+    /// CIDR form, for `duration` (`None`: permanently). Connected peers it covers are
+    /// disconnected with `Banned`; they cannot connect again in either direction until the ban
+    /// expires or is lifted.
+    pub fn ban(
+        &mut self,
+        target: &str,
+        duration: Option<Duration>,
+        reason: &str,
+        now: Instant,
+    ) -> Result<Ban, PeerError> {
+        self.tick(now);
+        let target: BanTarget = target
+            .trim()
+            .parse()
+            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
+        let unix = self.clock.unix(now);
+        let reason = if reason.trim().is_empty() {
+            "banned by the operator"
+        } else {
+            reason
+        };
+        self.bans
+            .ban(target.clone(), reason, BanOrigin::Operator, unix, duration)
+            .map_err(|e| PeerError::BanList(e.to_string()))?;
+        let ban = self
+            .bans
+            .list(unix)
+            .find(|b| b.target == target.clone().canonical())
+            .cloned()
+            .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
+        self.event(Event::BanAdded { ban: ban.clone() });
+        self.enforce_bans(now);
+        Ok(ban)
+    }
+
+    /// Lifts a ban; the target as given to [`Node::ban`].
+    pub fn unban(&mut self, target: &str, now: Instant) -> Result<Ban, PeerError> {
+        self.tick(now);
+        let t: BanTarget = target
+            .trim()
+            .parse()
+            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
+        let ban = self
+            .bans
+            .unban(&t)
+            .ok_or_else(|| PeerError::NotBanned(target.trim().to_string()))?;
+        self.event(Event::BanRemoved {
+            ban: ban.clone(),
+            expired: false,
+        });
+        Ok(ban)
+    }
+
+    /// The active bans.
+    pub fn bans(&self, now: Instant) -> Vec<Ban> {
+        self.bans.list(self.clock.unix(now)).cloned().collect()
+    }
+
+    /// Disconnects every connection a ban now covers.
+    fn enforce_bans(&mut self, now: Instant) {
+        let unix = self.clock.unix(now);
+        let banned: Vec<ConnId> = self
+            .pool
+            .iter()
+            .filter(|c| {
+                self.bans.check_ip(c.remote.ip(), unix).is_some()
+                    || c.node_id()
+                        .is_some_and(|n| self.bans.check_node(&n, unix).is_some())
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in banned {
+            self.disconnect(id, DisconnectReason::Banned, "banned", false);
+        }
+    }
+
+    /// The ban covering a peer's address or identity, as text for an error.
+    fn ban_of(
+        &self,
+        ip: Option<core::net::IpAddr>,
+        id: Option<&NodeId>,
+        now: Instant,
+    ) -> Option<String> {
+        let unix = self.clock.unix(now);
+        let b = ip
+            .and_then(|ip| self.bans.check_ip(ip, unix))
+            .or_else(|| id.and_then(|n| self.bans.check_node(n, unix)))?;
+        Some(format!("{} is banned ({})", b.target, b.reason))
+    }
+
+    /// A peer's reputation now (neutral if unknown).
+    pub fn reputation(&self, peer: &NodeId, now: Instant) -> ReputationScore {
+        self.reputation.score(peer, self.clock.unix(now))
+    }
+
+    /// Why a peer has its score: the recent changes, oldest first.
+    pub fn reputation_history(&self, peer: &NodeId) -> Vec<ScoreChange> {
+        self.reputation.history(peer).cloned().collect()
+    }
+
+    /// Whether messages may be relayed to and from `peer` (reputation ≥ `min_relay_reputation`).
+    pub fn can_relay(&self, peer: &NodeId) -> bool {
+        let unix = self.clock.unix(self.now);
+        self.reputation
+            .thresholds()
+            .can_relay(self.reputation.score(peer, unix).total)
+    }
+
+    /// Connected peers fit for consensus (reputation ≥ `min_consensus_reputation`), in id order.
+    pub fn consensus_peers(&self) -> Vec<NodeId> {
+        let unix = self.clock.unix(self.now);
+        self.connected_peers()
+            .into_iter()
+            .filter(|p| {
+                self.reputation
+                    .thresholds()
+                    .can_consensus(self.reputation.score(p, unix).total)
+            })
+            .collect()
+    }
+
+    /// Everything worth keeping across a restart, as plain records for the peer database.
+    pub fn durable_state(&self, now: Instant) -> DurableState {
+        let unix = self.clock.unix(now);
+        DurableState {
+            saved_at: unix,
+            addresses: self.book.records(),
+            reputation: self.reputation.records(unix),
+            bans: self.bans.records(),
+        }
+    }
+
+    /// Loads saved records (at start, before connecting). Decay and expiry are applied from
+    /// the records' own times to `now`, so a restart is neither an amnesty nor a permanent grudge.
+    pub fn restore(&mut self, state: DurableState, now: Instant) {
+        let unix = self.clock.unix(now);
+        self.book.restore(state.addresses);
+        self.reputation.restore(state.reputation, unix);
+        self.bans.restore(state.bans, unix);
+    }
+
     // ---------------------------------------------------------------- queries
 
     /// Every live connection, in connection order.
     pub fn peers(&self) -> Vec<PeerInfo> {
-        self.pool.iter().map(|c| c.info(50)).collect()
+        self.pool.iter().map(|c| c.info(self.score_of(c))).collect()
+    }
+
+    fn score_of(&self, c: &Conn) -> u32 {
+        let unix = self.clock.unix(self.now);
+        c.node_id().map_or(crate::reputation::NEUTRAL_SCORE, |n| {
+            self.reputation.score(&n, unix).total
+        })
     }
 
     /// One peer by connection.
     pub fn peer(&self, conn: ConnId) -> Option<PeerInfo> {
-        self.pool.get(conn).map(|c| c.info(50))
+        self.pool.get(conn).map(|c| c.info(self.score_of(c)))
     }
 
     /// The address book.

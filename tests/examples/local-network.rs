@@ -79,7 +79,7 @@ fn main() {
     let now = net.now;
     net.nodes[0]
         .node
-        .remove_peer(&victim, now)
+        .remove_peer(&victim, false, now)
         .expect("node 1 is connected");
     net.run_for(Duration::from_secs(1));
     let acked = net.nodes[0]

@@ -63,7 +63,7 @@ fn test_connection_lifecycle() {
 
     // Graceful removal, acknowledged.
     let now = net.now;
-    let req = net.nodes[a].node.remove_peer(&b_addr, now).unwrap();
+    let req = net.nodes[a].node.remove_peer(&b_addr, false, now).unwrap();
     net.run_for(Duration::from_secs(1));
     assert!(net.nodes[a].events.iter().any(|e| matches!(e,
         Event::RemovePeerFinished { request, peer: Some(p), acked: true, .. } if *request == req && *p == b_id)));
@@ -95,14 +95,17 @@ fn remove_by_id_prefix_and_unknown_peer() {
     let b_id = net.nodes[b].node.node_id();
     let now = net.now;
     assert!(matches!(
-        net.nodes[a].node.remove_peer("127.9.9.9:8000", now),
+        net.nodes[a].node.remove_peer("127.9.9.9:8000", false, now),
         Err(PeerError::UnknownPeer(_))
     ));
     assert!(matches!(
-        net.nodes[a].node.remove_peer("not an address", now),
+        net.nodes[a].node.remove_peer("not an address", false, now),
         Err(PeerError::InvalidAddress(_))
     ));
-    net.nodes[a].node.remove_peer(&b_id.short(), now).unwrap();
+    net.nodes[a]
+        .node
+        .remove_peer(&b_id.short(), false, now)
+        .unwrap();
     net.run_for(Duration::from_secs(1));
     assert!(net.nodes[a].node.peers().is_empty());
 }
@@ -324,7 +327,7 @@ fn scenario() -> Vec<String> {
     net.run_for(Duration::from_secs(120));
     let now = net.now;
     let t = net.nodes[1].node.node_id().to_string();
-    net.nodes[0].node.remove_peer(&t, now).unwrap();
+    net.nodes[0].node.remove_peer(&t, false, now).unwrap();
     net.run_for(Duration::from_secs(10));
     net.trace
 }

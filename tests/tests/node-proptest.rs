@@ -54,7 +54,7 @@ proptest! {
                 }
                 Op::Remove { from, to } => {
                     let id = net.nodes[to].node.node_id().to_string();
-                    let _ = net.nodes[from].node.remove_peer(&id, now);
+                    let _ = net.nodes[from].node.remove_peer(&id, false, now);
                 }
                 Op::Raw { target, bytes } => {
                     raw_port += 1;
