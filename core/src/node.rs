@@ -92,6 +92,32 @@ pub enum IoFailure {
     Other(String),
 }
 
+impl IoFailure {
+    /// The failure an I/O error of `kind` stands for. Pure: adapters call it on the errors their
+    /// sockets return; the core itself never sees an `std::io::Error`.
+    pub fn from_io_kind(kind: std::io::ErrorKind) -> IoFailure {
+        use std::io::ErrorKind as K;
+        match kind {
+            K::ConnectionRefused => IoFailure::Refused,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => IoFailure::Reset,
+            K::TimedOut => IoFailure::TimedOut,
+            K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
+                IoFailure::Unreachable
+            }
+            K::UnexpectedEof => IoFailure::Eof,
+            other => IoFailure::Other(other.to_string()),
+        }
+    }
+
+    /// [`IoFailure::from_io_kind`] of the error's kind, keeping the OS's words for `Other`.
+    pub fn from_io_error(e: &std::io::Error) -> IoFailure {
+        match IoFailure::from_io_kind(e.kind()) {
+            IoFailure::Other(_) => IoFailure::Other(e.to_string()),
+            f => f,
+        }
+    }
+}
+
 /// Which stage timed out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
@@ -2107,7 +2133,11 @@ impl Node {
                 )
                 .map_err(|e| PeerError::BanList(e.to_string()))?;
             let canonical = target.canonical();
-            let added = self.bans.list(unix).find(|b| b.target == canonical).cloned();
+            let added = self
+                .bans
+                .list(unix)
+                .find(|b| b.target == canonical)
+                .cloned();
             if let Some(b) = added {
                 self.event(Event::BanAdded { ban: b });
             }
@@ -2578,4 +2608,35 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IoFailure;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn io_errors_map_to_failures() {
+        assert_eq!(
+            IoFailure::from_io_kind(ErrorKind::ConnectionRefused),
+            IoFailure::Refused
+        );
+        assert_eq!(
+            IoFailure::from_io_kind(ErrorKind::BrokenPipe),
+            IoFailure::Reset
+        );
+        assert_eq!(
+            IoFailure::from_io_kind(ErrorKind::HostUnreachable),
+            IoFailure::Unreachable
+        );
+        assert_eq!(
+            IoFailure::from_io_kind(ErrorKind::UnexpectedEof),
+            IoFailure::Eof
+        );
+        let e = Error::other("disk on fire");
+        assert_eq!(
+            IoFailure::from_io_error(&e),
+            IoFailure::Other("disk on fire".into())
+        );
+    }
 }

@@ -10,6 +10,7 @@
 //! [`Net::raw_listen`]): they write arbitrary bytes and read what the node sent.
 #![warn(missing_docs)]
 
+pub mod conformance;
 pub mod keys;
 
 use qudag_peer::node::{Event, Input, IoFailure, Output};

@@ -1,0 +1,370 @@
+//! One conformance suite for every runtime adapter.
+//!
+//! [`conformance_suite!`](crate::conformance_suite) expands to a `conformance` module of
+//! `#[test]`s that drive an adapter crate on real loopback TCP. Both adapters expose the same
+//! shape (`spawn(Config, Identity) -> io::Result<NodeHandle>`, the same handle methods, an
+//! `events()` receiver with an async `recv()`), so the suite is written once and instantiated
+//! per runtime:
+//!
+//! ```ignore
+//! fn block_on<F: std::future::Future>(f: F) -> F::Output { /* runtime, bounded to 20 s */ }
+//! async fn sleep(d: std::time::Duration) { /* runtime timer */ }
+//! qudag_peer_tests::conformance_suite!(adapter: qudag_peer_tokio, block_on: block_on, sleep: sleep);
+//! ```
+//!
+//! `block_on` must bound each test (the suite's own waits are bounded too, but a hung future
+//! would not be).
+//!
+//! About the connect timeout: a listener that is bound but never accepts is no black hole on
+//! Linux (the kernel completes the TCP handshake into the backlog). [`BlackHole`] instead
+//! listens with a backlog of 0 and fills it, after which the kernel drops further SYNs, so a
+//! dial hangs until the core's `connection_timeout`. If the backlog cannot be observed full
+//! (another kernel), the test says so and passes without checking.
+
+use qudag_peer::Config;
+use socket2::{Domain, Socket, Type};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+#[doc(hidden)]
+pub use qudag_peer;
+
+/// A loopback configuration for node `i` (`127.0.0.<i+1>`, port 0) with short timeouts:
+/// 1 s connect and handshake timeouts, 2 s disconnect timeout.
+pub fn local_config(i: u8) -> Config {
+    let mut c = Config::local(SocketAddr::from(([127, 0, 0, i + 1], 0)));
+    let p = &mut c.network.peers;
+    p.connection_timeout = Duration::from_secs(1);
+    p.handshake_timeout = Duration::from_secs(1);
+    p.disconnect_timeout = Duration::from_secs(2);
+    c
+}
+
+/// A port on 127.0.0.1 where nothing listens (connects are refused).
+pub fn closed_port() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("local addr")
+}
+
+/// A peer that accepts TCP connections and never says anything. Lives until the process ends.
+pub fn silent_peer() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+/// A listener whose backlog is full, so new connection attempts get no answer at all.
+pub struct BlackHole {
+    /// Where to dial.
+    pub addr: SocketAddr,
+    _listener: Socket,
+    _fillers: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    /// Fills a backlog-0 listener; `None` if further connects were not seen to hang.
+    pub fn new() -> Option<BlackHole> {
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+        let any: SocketAddr = "127.0.0.1:0".parse().ok()?;
+        listener.bind(&any.into()).ok()?;
+        listener.listen(0).ok()?;
+        let addr = listener.local_addr().ok()?.as_socket()?;
+        let mut fillers = Vec::new();
+        for _ in 0..8 {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => fillers.push(s),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Some(BlackHole {
+                        addr,
+                        _listener: listener,
+                        _fillers: fillers,
+                    })
+                }
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+/// Expands to a `conformance` module of tests for the adapter crate `adapter`.
+/// `block_on` runs a future to completion (bounded); `sleep` is the runtime's async sleep.
+#[macro_export]
+macro_rules! conformance_suite {
+    (adapter: $a:ident, block_on: $block_on:path, sleep: $sleep:path $(,)?) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            use ::$a::{spawn, NodeHandle};
+            use std::time::{Duration, Instant};
+            use $crate::conformance::qudag_peer::node::{Event, IoFailure, PeerError, Stage};
+            use $crate::conformance::qudag_peer::peer::{
+                Direction, DisconnectReason, PeerState, Priority,
+            };
+            use $crate::conformance::qudag_peer::{Config, NodeId};
+            use $crate::conformance::{closed_port, local_config, silent_peer, BlackHole};
+
+            fn node(i: u8, f: impl FnOnce(&mut Config)) -> NodeHandle {
+                let mut c = local_config(i);
+                f(&mut c);
+                spawn(c, $crate::keys::identity(u64::from(i))).expect("spawn")
+            }
+
+            async fn connected(h: &NodeHandle) -> Vec<NodeId> {
+                let mut v: Vec<NodeId> = h
+                    .peers()
+                    .await
+                    .into_iter()
+                    .filter(|p| p.status == PeerState::Connected)
+                    .filter_map(|p| p.id)
+                    .collect();
+                v.sort();
+                v
+            }
+
+            /// Waits (at most 10 s) until `h` lists exactly `want` as connected.
+            async fn wait_connected(h: &NodeHandle, want: &[NodeId]) {
+                let mut want = want.to_vec();
+                want.sort();
+                let start = Instant::now();
+                loop {
+                    let got = connected(h).await;
+                    if got == want {
+                        return;
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(10),
+                        "{} lists {got:?}, wanted {want:?}",
+                        h.node_id()
+                    );
+                    $sleep(Duration::from_millis(20)).await;
+                }
+            }
+
+            async fn add(from: &NodeHandle, to: &NodeHandle) -> Result<NodeId, PeerError> {
+                from.add_peer(&to.local_addr().to_string(), Priority::Normal)
+                    .await
+            }
+
+            #[test]
+            fn two_nodes_handshake() {
+                $block_on(async {
+                    let (a, b) = (node(0, |_| {}), node(1, |_| {}));
+                    assert_eq!(add(&b, &a).await, Ok(a.node_id()));
+                    wait_connected(&b, &[a.node_id()]).await;
+                    wait_connected(&a, &[b.node_id()]).await;
+                    let pa = a.peers().await;
+                    assert_eq!(pa[0].direction, Direction::Inbound);
+                    assert_eq!(pa[0].listen_addr, Some(b.local_addr()));
+                    a.shutdown().await;
+                    b.shutdown().await;
+                });
+            }
+
+            #[test]
+            fn three_nodes_full_mesh() {
+                $block_on(async {
+                    let n = [node(0, |_| {}), node(1, |_| {}), node(2, |_| {})];
+                    assert_eq!(add(&n[1], &n[0]).await, Ok(n[0].node_id()));
+                    assert_eq!(add(&n[2], &n[0]).await, Ok(n[0].node_id()));
+                    assert_eq!(add(&n[2], &n[1]).await, Ok(n[1].node_id()));
+                    for (i, h) in n.iter().enumerate() {
+                        let others: Vec<NodeId> = n
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .map(|(_, o)| o.node_id())
+                            .collect();
+                        wait_connected(h, &others).await;
+                    }
+                    for h in &n {
+                        h.shutdown().await;
+                    }
+                });
+            }
+
+            #[test]
+            fn ping_latency_measured() {
+                $block_on(async {
+                    let (a, b) = (node(0, |_| {}), node(1, |_| {}));
+                    add(&b, &a).await.expect("handshake");
+                    let start = Instant::now();
+                    loop {
+                        let (pa, pb) = (a.peers().await, b.peers().await);
+                        if pa[0].latency.is_some() && pb[0].latency.is_some() {
+                            assert!(pb[0].latency.unwrap() < Duration::from_secs(1));
+                            break;
+                        }
+                        assert!(start.elapsed() < Duration::from_secs(5), "no latency");
+                        $sleep(Duration::from_millis(20)).await;
+                    }
+                });
+            }
+
+            #[test]
+            fn app_payload_delivered() {
+                $block_on(async {
+                    let (a, b) = (node(0, |_| {}), node(1, |_| {}));
+                    let mut events = a.events();
+                    add(&b, &a).await.expect("handshake");
+                    b.send_app(a.node_id(), b"hello".to_vec())
+                        .await
+                        .expect("send");
+                    loop {
+                        match events.recv().await.expect("event") {
+                            Event::Message { peer, payload } => {
+                                assert_eq!((peer, payload), (b.node_id(), b"hello".to_vec()));
+                                break;
+                            }
+                            _ => continue,
+                        }
+                    }
+                    let unknown = a.send_app(a.node_id(), vec![1]).await;
+                    assert!(
+                        matches!(unknown, Err(PeerError::UnknownPeer(_))),
+                        "{unknown:?}"
+                    );
+                });
+            }
+
+            #[test]
+            fn add_remove_round_trip() {
+                $block_on(async {
+                    let (a, b) = (node(0, |_| {}), node(1, |_| {}));
+                    add(&b, &a).await.expect("handshake");
+                    wait_connected(&a, &[b.node_id()]).await;
+                    let start = Instant::now();
+                    assert_eq!(b.remove_peer(&a.node_id().to_hex(), false).await, Ok(()));
+                    // Acknowledged, so well before the 2 s disconnect timeout.
+                    assert!(start.elapsed() < Duration::from_millis(1500));
+                    assert!(b.peers().await.is_empty());
+                    wait_connected(&a, &[]).await;
+                    assert!(a.peers().await.is_empty());
+                    let again = b.remove_peer(&a.node_id().to_hex(), false).await;
+                    assert!(matches!(again, Err(PeerError::UnknownPeer(_))), "{again:?}");
+                    // And back again.
+                    assert_eq!(add(&b, &a).await, Ok(a.node_id()));
+                    wait_connected(&a, &[b.node_id()]).await;
+                });
+            }
+
+            #[test]
+            fn connection_limit_refuses_second_dialer() {
+                $block_on(async {
+                    let hub = node(0, |c| {
+                        c.network.peers.max_connections = 1;
+                        c.network.peers.min_connections = 1;
+                    });
+                    let (x, y) = (node(1, |_| {}), node(2, |_| {}));
+                    assert_eq!(add(&x, &hub).await, Ok(hub.node_id()));
+                    let second = add(&y, &hub).await;
+                    assert!(
+                        matches!(
+                            second,
+                            Err(PeerError::Refused {
+                                reason: DisconnectReason::ConnectionLimitReached,
+                                ..
+                            })
+                        ),
+                        "{second:?}"
+                    );
+                    wait_connected(&hub, &[x.node_id()]).await;
+                    assert!(y.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn connect_refused_maps_io_failure() {
+                $block_on(async {
+                    let a = node(0, |_| {});
+                    let r = a
+                        .add_peer(&closed_port().to_string(), Priority::Normal)
+                        .await;
+                    assert_eq!(r, Err(PeerError::ConnectFailed(IoFailure::Refused)));
+                    assert!(a.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn connect_timeout_against_black_hole() {
+                let Some(hole) = BlackHole::new() else {
+                    eprintln!("skipped: could not make a black hole (backlog never filled)");
+                    return;
+                };
+                $block_on(async {
+                    let a = node(0, |_| {});
+                    let start = Instant::now();
+                    let r = a.add_peer(&hole.addr.to_string(), Priority::Normal).await;
+                    let took = start.elapsed();
+                    assert_eq!(r, Err(PeerError::Timeout(Stage::Connect)));
+                    assert!(took >= Duration::from_millis(900), "{took:?}");
+                    assert!(took < Duration::from_secs(5), "{took:?}");
+                    assert!(a.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn handshake_timeout_against_silent_peer() {
+                $block_on(async {
+                    let a = node(0, |_| {});
+                    let silent = silent_peer();
+                    let start = Instant::now();
+                    let r = a.add_peer(&silent.to_string(), Priority::Normal).await;
+                    let took = start.elapsed();
+                    assert_eq!(r, Err(PeerError::Timeout(Stage::Handshake)));
+                    assert!(took >= Duration::from_millis(900), "{took:?}");
+                    assert!(took < Duration::from_secs(5), "{took:?}");
+                    assert!(a.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn graceful_shutdown_with_acks() {
+                $block_on(async {
+                    let (a, b) = (node(0, |_| {}), node(1, |_| {}));
+                    add(&b, &a).await.expect("handshake");
+                    wait_connected(&a, &[b.node_id()]).await;
+                    let (mut a_events, mut b_events) = (a.events(), b.events());
+                    let start = Instant::now();
+                    a.shutdown().await;
+                    // Acknowledged, so well before the 2 s disconnect timeout.
+                    assert!(start.elapsed() < Duration::from_millis(1500));
+                    let mut a_seen = Vec::new();
+                    while let Ok(e) = a_events.recv().await {
+                        a_seen.push(e);
+                    }
+                    assert!(a_seen.contains(&Event::ShutdownComplete), "{a_seen:?}");
+                    loop {
+                        if let Event::PeerDisconnected {
+                            peer,
+                            reason,
+                            by_peer,
+                            ..
+                        } = b_events.recv().await.expect("event")
+                        {
+                            assert_eq!(
+                                (peer, reason, by_peer),
+                                (a.node_id(), DisconnectReason::Shutdown, true)
+                            );
+                            break;
+                        }
+                    }
+                    wait_connected(&b, &[]).await;
+                    assert!(add(&b, &a).await.is_err());
+                    assert_eq!(
+                        a.add_peer(&b.local_addr().to_string(), Priority::Normal)
+                            .await,
+                        Err(PeerError::ShuttingDown)
+                    );
+                    assert!(a.peers().await.is_empty());
+                });
+            }
+        }
+    };
+}
