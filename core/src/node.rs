@@ -2125,7 +2125,7 @@ impl Node {
             })?;
             self.bans
                 .ban(
-                    target.clone(),
+                    target,
                     "removed and banned by the operator",
                     BanOrigin::Operator,
                     unix,
@@ -2387,12 +2387,12 @@ impl Node {
             reason
         };
         self.bans
-            .ban(target.clone(), reason, BanOrigin::Operator, unix, duration)
+            .ban(target, reason, BanOrigin::Operator, unix, duration)
             .map_err(|e| PeerError::BanList(e.to_string()))?;
         let ban = self
             .bans
             .list(unix)
-            .find(|b| b.target == target.clone().canonical())
+            .find(|b| b.target == target.canonical())
             .cloned()
             .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
         self.event(Event::BanAdded { ban: ban.clone() });
