@@ -59,6 +59,11 @@ pub const PEX_BURST: u32 = 3;
 /// A peer earns one more `GetPeers` request per this interval.
 pub const PEX_REFILL: Duration = Duration::from_secs(60);
 
+/// Refused PEX messages (requests over the rate limit, unsolicited answers) within one refill
+/// period that count as one protocol violation against the peer. Fewer are only refused: an
+/// eager but honest peer is not punished, a flood is.
+pub const PEX_FLOOD_STRIKES: u32 = 5;
+
 /// How long an unanswered `GetPeers` stays outstanding.
 pub const PEX_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -199,6 +204,15 @@ pub enum PeerError {
     /// `unban` of something that is not banned.
     #[error("{0} is not banned")]
     NotBanned(String),
+    /// The peer's reputation is below `auto_disconnect_threshold`; it may come back once its
+    /// score has decayed above it.
+    #[error("reputation {score} is below the disconnect threshold {threshold}")]
+    LowReputation {
+        /// The peer's total score.
+        score: u32,
+        /// `auto_disconnect_threshold`.
+        threshold: u32,
+    },
 }
 
 /// Everything a node keeps across restarts, as plain records (the CLI stores them in its
@@ -775,6 +789,7 @@ impl Node {
             pex_asked: None,
             next_pex: None,
             pex_tokens: PEX_BURST,
+            pex_strikes: 0,
             pex_refill: now + PEX_REFILL,
         }
     }
@@ -1041,6 +1056,8 @@ impl Node {
             (HandshakeState::AwaitHello, Message::Handshake(h)) => {
                 let unix = self.unix_secs();
                 match handshake::on_hello(&h, &local_hello!(self, unix), &mut self.rng) {
+                    // Refusals on the claimed id are safe before it is proven: claiming someone
+                    // else's id only gets the claimant refused.
                     Ok((_, _, claimed))
                         if self.ban_of(None, Some(&claimed.node_id), now).is_some() =>
                     {
@@ -1048,6 +1065,11 @@ impl Node {
                             .ban_of(None, Some(&claimed.node_id), now)
                             .unwrap_or_default();
                         Err(PeerError::Blacklisted(why))
+                    }
+                    Ok((_, _, claimed)) if self.low_reputation(&claimed.node_id, now).is_some() => {
+                        Err(self
+                            .low_reputation(&claimed.node_id, now)
+                            .unwrap_or(PeerError::ShuttingDown))
                     }
                     Ok((st, reply, claimed)) => {
                         if let Some(c) = self.pool.get_mut(id) {
@@ -1102,6 +1124,9 @@ impl Node {
                 PeerError::Blacklisted(why),
                 Some(DisconnectReason::Banned),
             );
+        }
+        if let Some(err) = self.low_reputation(&peer.node_id, now) {
+            return self.fail(id, err, Some(DisconnectReason::LowReputation));
         }
         if let Some(confirm) = confirm {
             self.send(id, &confirm);
@@ -1990,19 +2015,10 @@ impl Node {
         let Some(c) = self.pool.get_mut(id) else {
             return;
         };
-        if now >= c.pex_refill {
-            let periods =
-                1 + now.saturating_duration_since(c.pex_refill).as_secs() / PEX_REFILL.as_secs();
-            c.pex_tokens = (c.pex_tokens as u64 + periods).min(PEX_BURST as u64) as u32;
-            c.pex_refill = now + PEX_REFILL;
-        }
+        refill_pex(c, now);
         let Some(peer) = c.node_id() else { return };
         if c.pex_tokens == 0 {
-            self.event(Event::PexRefused {
-                peer,
-                why: "GetPeers flood",
-            });
-            self.report(&peer, Report::ProtocolViolation(Violation::PexFlood), now);
+            self.pex_strike(id, peer, "GetPeers flood", now);
             return;
         }
         c.pex_tokens -= 1;
@@ -2025,17 +2041,28 @@ impl Node {
         self.send(id, &Message::Peers(Peers { addresses }));
     }
 
+    /// A refused PEX message: an event always, a protocol violation every
+    /// [`PEX_FLOOD_STRIKES`] within one refill period.
+    fn pex_strike(&mut self, id: ConnId, peer: NodeId, why: &'static str, now: Instant) {
+        self.event(Event::PexRefused { peer, why });
+        let Some(c) = self.pool.get_mut(id) else {
+            return;
+        };
+        refill_pex(c, now);
+        c.pex_strikes += 1;
+        if c.pex_strikes >= PEX_FLOOD_STRIKES {
+            c.pex_strikes = 0;
+            self.report(&peer, Report::ProtocolViolation(Violation::PexFlood), now);
+        }
+    }
+
     fn on_peers(&mut self, id: ConnId, p: Peers, now: Instant) {
         let Some(c) = self.pool.get_mut(id) else {
             return;
         };
         let Some(peer) = c.node_id() else { return };
         if c.pex_asked.take().is_none() {
-            self.event(Event::PexRefused {
-                peer,
-                why: "unsolicited Peers",
-            });
-            self.report(&peer, Report::ProtocolViolation(Violation::PexFlood), now);
+            self.pex_strike(id, peer, "unsolicited Peers", now);
             return;
         }
         let group = PeerAddress::from_socket_addr(c.remote)
@@ -2455,6 +2482,13 @@ impl Node {
         Some(format!("{} is banned ({})", b.target, b.reason))
     }
 
+    /// The refusal for a peer whose score is below `auto_disconnect_threshold`, if it is.
+    fn low_reputation(&self, peer: &NodeId, now: Instant) -> Option<PeerError> {
+        let score = self.reputation.score(peer, self.clock.unix(now)).total;
+        let threshold = self.reputation.thresholds().auto_disconnect;
+        (score < threshold).then_some(PeerError::LowReputation { score, threshold })
+    }
+
     /// A peer's reputation now (neutral if unknown).
     pub fn reputation(&self, peer: &NodeId, now: Instant) -> ReputationScore {
         self.reputation.score(peer, self.clock.unix(now))
@@ -2564,6 +2598,17 @@ impl Node {
     }
 }
 
+/// Adds the `GetPeers` tokens earned since the last refill; a new period forgives strikes.
+fn refill_pex(c: &mut Conn, now: Instant) {
+    if now >= c.pex_refill {
+        let periods =
+            1 + now.saturating_duration_since(c.pex_refill).as_secs() / PEX_REFILL.as_secs();
+        c.pex_tokens = (c.pex_tokens as u64 + periods).min(PEX_BURST as u64) as u32;
+        c.pex_refill = now + PEX_REFILL;
+        c.pex_strikes = 0;
+    }
+}
+
 fn reason_for(e: &PeerError) -> DisconnectReason {
     match e {
         PeerError::HandshakeFailed(HandshakeError::IncompatibleVersion { .. }) => {
@@ -2580,6 +2625,7 @@ fn reason_for(e: &PeerError) -> DisconnectReason {
         }
         PeerError::HandshakeFailed(_) | PeerError::Timeout(_) => DisconnectReason::HandshakeFailed,
         PeerError::Blacklisted(_) => DisconnectReason::Banned,
+        PeerError::LowReputation { .. } => DisconnectReason::LowReputation,
         PeerError::AlreadyConnected(_) => DisconnectReason::DuplicateConnection,
         PeerError::ConnectionLimitReached { .. } => DisconnectReason::ConnectionLimitReached,
         PeerError::ShuttingDown => DisconnectReason::Shutdown,

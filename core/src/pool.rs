@@ -71,6 +71,8 @@ pub(crate) struct Conn {
     pub pex_tokens: u32,
     /// When the next token is added.
     pub pex_refill: Instant,
+    /// Refused PEX messages in the current refill period.
+    pub pex_strikes: u32,
 }
 
 impl Conn {

@@ -62,7 +62,7 @@ pub const MAX_SCORE_HISTORY: usize = 32;
 pub const MAX_PENALTY: f64 = 100.0;
 
 /// Penalty points added by one invalid message.
-pub const INVALID_MESSAGE_PENALTY: f64 = 2.0;
+pub const INVALID_MESSAGE_PENALTY: f64 = 3.0;
 /// Penalty points added by one protocol violation (bad frame, PEX flood, handshake violation).
 pub const PROTOCOL_VIOLATION_PENALTY: f64 = 10.0;
 /// Penalty points added by one consensus violation.
@@ -1067,9 +1067,9 @@ mod tests {
                 "one invalid message",
                 n(Report::InvalidMessage, 1),
                 ReputationScore {
-                    total: 45,
+                    total: 44,
                     validity: 40,
-                    penalty: 2,
+                    penalty: 3,
                     ..ReputationScore::NEUTRAL
                 },
             ),
@@ -1274,18 +1274,15 @@ mod tests {
         for _ in 0..10 {
             totals.push(t.report(id(7), Report::InvalidMessage, T0).total);
         }
-        // Worked in docs/REPUTATION.md: 1 → 45, 3 → 37, 5 → 30, 9 → 19, 10 → 17.
-        assert_eq!(totals, vec![45, 41, 37, 33, 30, 27, 24, 21, 19, 17]);
+        // Worked in docs/REPUTATION.md: 1 → 44, 3 → 34, 7 → 17, 10 → 7.
+        assert_eq!(totals, vec![44, 39, 34, 29, 25, 21, 17, 13, 10, 7]);
         for &total in &totals[..3] {
             assert_eq!(th.action(total), ThresholdAction::None);
         }
-        assert_eq!(th.action(totals[9]), ThresholdAction::Disconnect);
-        assert_eq!(t.action(&id(7), T0), ThresholdAction::Disconnect);
-        // It takes 14 to be banned.
-        let totals: Vec<u32> = (0..4)
-            .map(|_| t.report(id(7), Report::InvalidMessage, T0).total)
-            .collect();
-        assert_eq!(totals, vec![14, 12, 10, 8]);
+        assert_eq!(th.action(totals[5]), ThresholdAction::None);
+        assert_eq!(th.action(totals[6]), ThresholdAction::Disconnect);
+        assert_eq!(th.action(totals[8]), ThresholdAction::Disconnect);
+        assert_eq!(th.action(totals[9]), ThresholdAction::Ban);
         assert_eq!(t.action(&id(7), T0), ThresholdAction::Ban);
     }
 
@@ -1306,27 +1303,27 @@ mod tests {
         }
         let s = t.score(&id(1), now);
         assert_eq!(s.total, 100);
-        // A perfect peer still goes below the disconnect threshold after 26 invalid messages.
+        // A perfect peer still goes below the disconnect threshold after 18 invalid messages.
         let mut n = 0;
         while t.report(id(1), Report::InvalidMessage, now).total >= 20 {
             n += 1;
         }
-        assert_eq!(n + 1, 26);
+        assert_eq!(n + 1, 18);
     }
 
     #[test]
     fn test_reputation_decay() {
-        // A peer at validity 5.37, penalty 20 after ten invalid messages.
+        // A peer at validity 5.37, penalty 30 after ten invalid messages.
         let mut t = table();
         for _ in 0..10 {
             t.report(id(1), Report::InvalidMessage, T0);
         }
-        assert_eq!(t.score(&id(1), T0).total, 17);
-        // d(t) = d0 · 0.9^days: validity 50 − 44.63·0.9^d, penalty 20·0.9^d.
+        assert_eq!(t.score(&id(1), T0).total, 7);
+        // d(t) = d0 · 0.9^days: validity 50 − 44.63·0.9^d, penalty 30·0.9^d.
         let expect = [
-            (0, 5, 20, 17),
-            (1, 10, 18, 20),
-            (7, 29, 10, 34),
+            (0, 5, 30, 7),
+            (1, 10, 27, 11),
+            (7, 29, 14, 30),
             (30, 48, 1, 48),
         ];
         for (days, validity, penalty, total) in expect {
@@ -1379,16 +1376,16 @@ mod tests {
         };
         let mut t = ReputationTable::new(&cfg);
         t.report(id(1), Report::InvalidMessage, T0);
-        assert_eq!(t.score(&id(1), at(365 * DAY)).total, 45);
+        assert_eq!(t.score(&id(1), at(365 * DAY)).total, 44);
         cfg.decay_rate = 1.0;
         let mut t = ReputationTable::new(&cfg);
         t.report(id(1), Report::InvalidMessage, T0);
-        assert_eq!(t.score(&id(1), T0).total, 45);
+        assert_eq!(t.score(&id(1), T0).total, 44);
         assert_eq!(t.score(&id(1), at(1)), ReputationScore::NEUTRAL);
         cfg.decay_rate = f64::NAN;
         let mut t = ReputationTable::new(&cfg);
         t.report(id(1), Report::InvalidMessage, T0);
-        assert_eq!(t.score(&id(1), at(365 * DAY)).total, 45);
+        assert_eq!(t.score(&id(1), at(365 * DAY)).total, 44);
     }
 
     #[test]
@@ -1396,7 +1393,7 @@ mod tests {
         let mut t = table();
         t.report(id(1), Report::InvalidMessage, at(DAY));
         let s = t.report(id(1), Report::InvalidMessage, T0);
-        assert_eq!(s.penalty, 4);
+        assert_eq!(s.penalty, 6);
         assert_eq!(t.score(&id(1), T0), s);
     }
 
@@ -1507,7 +1504,7 @@ mod tests {
         );
         assert!(t.records(at(DAY)).iter().all(|r| r.node_id != id(2)));
         assert!(t.is_connected(&id(0)));
-        assert_eq!(t.score(&id(1), T0).penalty, 2);
+        assert_eq!(t.score(&id(1), T0).penalty, 3);
         assert!(t.remove(&newcomer));
         assert!(!t.remove(&newcomer));
     }
@@ -1524,7 +1521,7 @@ mod tests {
         );
         assert_eq!(t.len(), 2);
         t.report(id(1), Report::Disconnected(DisconnectKind::Local), T0);
-        assert_eq!(t.report(id(2), Report::InvalidMessage, T0).penalty, 2);
+        assert_eq!(t.report(id(2), Report::InvalidMessage, T0).penalty, 3);
         assert!(!t.is_connected(&id(1)) && t.len() == 2);
     }
 
