@@ -37,6 +37,10 @@ pub const EVICTION_SAMPLE: usize = 16;
 pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
 /// The longest back-off.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(24 * 3600);
+/// An address neither mentioned by a source nor successfully dialed for this long is forgotten
+/// (config, bootstrap and operator entries excepted).
+pub const ADDR_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+
 /// Consecutive failures after which a never-successful peer-sourced address is forgotten.
 pub const MAX_FAILURES_UNPROVEN: u32 = 5;
 
@@ -393,6 +397,26 @@ impl AddrBook {
             .collect()
     }
 
+    /// Forgets stale entries: not protected, and neither seen nor successfully dialed within
+    /// [`ADDR_MAX_AGE`] of `now`. Returns how many were removed.
+    pub fn age(&mut self, now: UnixMillis) -> usize {
+        let stale: Vec<PeerAddress> = self
+            .entries
+            .iter()
+            .filter(|e| {
+                let fresh = |t: UnixMillis| now.since(t) < ADDR_MAX_AGE;
+                !e.source.is_protected()
+                    && !fresh(e.last_seen)
+                    && !e.last_success.is_some_and(fresh)
+            })
+            .map(|e| e.addr.clone())
+            .collect();
+        for a in &stale {
+            self.remove(a);
+        }
+        stale.len()
+    }
+
     /// Plain records for the peer database.
     pub fn records(&self) -> Vec<Entry> {
         self.entries.clone()
@@ -551,6 +575,50 @@ mod tests {
         let used: BTreeSet<NetGroup> = [a("8.8.9.9:1").netgroup()].into();
         let s = b.select(10, UnixMillis(200_000), &mut rng, &used, |_| false);
         assert_eq!(s.len(), 2, "{s:?}");
+    }
+
+    #[test]
+    fn stale_entries_age_out_but_protected_and_recent_stay() {
+        let mut b = AddrBook::new(100);
+        let mut rng = Rng::from_seed([4; 32]);
+        let day = 86_400_000;
+        b.add(a("8.8.1.1:8000"), pex("g"), UnixMillis(0), &mut rng);
+        b.add(a("8.8.2.2:8000"), Source::Operator, UnixMillis(0), &mut rng);
+        b.add(a("8.8.3.3:8000"), pex("g"), UnixMillis(0), &mut rng);
+        b.mark_success(&a("8.8.3.3:8000"), NodeId([3; 32]), UnixMillis(20 * day));
+        assert_eq!(b.age(UnixMillis(30 * day - 1)), 0, "not yet 30 days");
+        assert_eq!(b.age(UnixMillis(30 * day)), 1);
+        assert!(b.get(&a("8.8.1.1:8000")).is_none());
+        assert!(b.get(&a("8.8.2.2:8000")).is_some(), "operator entries stay");
+        assert!(
+            b.get(&a("8.8.3.3:8000")).is_some(),
+            "recently successful stays"
+        );
+        b.check_invariants().unwrap();
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_adds_never_break_the_bounds(ops in proptest::collection::vec((0u8..6, 0u32..400, 0u8..4), 0..600)) {
+            let mut b = AddrBook::new(50);
+            let mut rng = Rng::from_seed([5; 32]);
+            for (i, (src, host, what)) in ops.into_iter().enumerate() {
+                let addr = a(&format!("{}.{}.0.1:8000", 1 + host / 200, host % 200));
+                let source = match src {
+                    0 => Source::Operator,
+                    1 => Source::Config,
+                    2 => Source::DnsSeed("s".into()),
+                    _ => pex(&format!("g{src}")),
+                };
+                let now = UnixMillis(i as u64 * 1000);
+                match what {
+                    0 | 1 => { b.add(addr, source, now, &mut rng); }
+                    2 => b.mark_failure(&addr, now),
+                    _ => b.mark_success(&addr, NodeId([1; 32]), now),
+                }
+                proptest::prop_assert!(b.check_invariants().is_ok(), "{:?}", b.check_invariants());
+            }
+        }
     }
 
     #[test]

@@ -1794,6 +1794,7 @@ impl Node {
         for ban in self.bans.expire(unix) {
             self.event(Event::BanRemoved { ban, expired: true });
         }
+        self.book.age(unix);
         for id in self.pool.ids() {
             let Some(c) = self.pool.get_mut(id) else {
                 continue;

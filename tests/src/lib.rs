@@ -161,7 +161,13 @@ pub mod dns {
             Answer::Records(items, ttl) => {
                 for item in items {
                     let rdata = match q.queries[0].query_type() {
-                        RecordType::TXT => RData::TXT(TXT::new(vec![item.clone()])),
+                        // A TXT record is a list of character-strings of at most 255 bytes.
+                        RecordType::TXT => RData::TXT(TXT::new(
+                            item.as_bytes()
+                                .chunks(255)
+                                .map(|c| String::from_utf8_lossy(c).into_owned())
+                                .collect(),
+                        )),
                         RecordType::A => RData::A(A(item.parse().ok()?)),
                         RecordType::AAAA => RData::AAAA(AAAA(item.parse().ok()?)),
                         _ => return None,
