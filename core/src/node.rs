@@ -18,6 +18,7 @@ use crate::dns::{DnsClient, DnsOutcome, DnsTimeoutAction, QueryKind};
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
 use crate::id::{ConnId, NodeId, RequestId};
 use crate::identity::Identity;
+use crate::metrics::{bump, Concentration, Counters, MetricsSnapshot, PeerFigures};
 use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
 use crate::pool::{Closing, Conn, Pool, PoolCounts, MAX_PENDING_DIALS};
 use crate::reputation::{
@@ -544,6 +545,7 @@ pub struct Node {
     bans: BanList,
     /// When recent automatic bans happened (self-protection).
     auto_bans: VecDeque<Instant>,
+    counters: Counters,
 }
 
 /// Why a DNS question was asked.
@@ -595,6 +597,7 @@ impl Node {
             reputation: ReputationTable::new(&config.network.reputation),
             bans: BanList::new(),
             auto_bans: VecDeque::new(),
+            counters: Counters::default(),
         };
         let unix = node.clock.unix(now);
         for b in node.config.network.peers.bootstrap_nodes.clone() {
@@ -828,6 +831,7 @@ impl Node {
     }
 
     fn refuse_unpooled(&mut self, id: ConnId, reason: DisconnectReason, text: &str) {
+        bump(&mut self.counters.inbound_refused, reason.as_str());
         let msg = Message::Disconnect(Disconnect {
             reason: reason.code(),
             text: text.to_string(),
@@ -1045,6 +1049,7 @@ impl Node {
         if let Some(peer) = peer {
             let unix = self.clock.unix(now);
             self.reputation.report(peer, Report::Latency(rtt), unix);
+            self.counters.latency.observe(rtt.as_secs_f64());
             self.event(Event::Latency { peer, rtt });
         }
     }
@@ -1177,6 +1182,17 @@ impl Node {
         let wants_pex =
             direction == Direction::Outbound && peer.capabilities.iter().any(|c| c == "pex");
         self.pool.bind_node(peer.node_id, id);
+        bump(
+            &mut self.counters.connections,
+            if direction == Direction::Outbound {
+                "outbound"
+            } else {
+                "inbound"
+            },
+        );
+        if direction == Direction::Outbound {
+            bump(&mut self.counters.dial_outcomes, "connected");
+        }
         self.reputation
             .report(peer.node_id, Report::Connected, unix);
         if let Some(a) = &dial_addr {
@@ -1247,6 +1263,7 @@ impl Node {
             for action in self.dns.handle_timeout(now, &mut self.rng) {
                 match action {
                     DnsTimeoutAction::Retry { new_id, bytes, .. } => {
+                        self.counters.dns_queries += 1;
                         let server = self.config.network.dns_resolver;
                         self.outputs.push_back(Output::DnsQuery {
                             id: new_id,
@@ -1343,6 +1360,19 @@ impl Node {
             self.outputs.push_back(Output::Close { conn: id });
         }
         self.move_state(&mut c, PeerState::Failed);
+        bump(&mut self.counters.handshake_failures, error.kind());
+        if c.direction == Direction::Outbound {
+            let outcome = match &error {
+                PeerError::ConnectFailed(_) => "connect_failed",
+                PeerError::Timeout(_) => "timeout",
+                PeerError::HandshakeFailed(_) => "handshake_failed",
+                PeerError::Refused { .. } => "refused",
+                _ => "other",
+            };
+            bump(&mut self.counters.dial_outcomes, outcome);
+        }
+        self.counters.closed_messages += c.messages_sent + c.messages_received;
+        self.counters.closed_bytes += c.bytes_sent + c.bytes_received;
         if let Some(a) = &c.dial_addr {
             let unix = self.clock.unix(self.now);
             match &error {
@@ -1430,6 +1460,9 @@ impl Node {
             self.outputs.push_back(Output::Close { conn: id });
         }
         self.move_state(&mut c, PeerState::Disconnected);
+        bump(&mut self.counters.disconnections, reason.as_str());
+        self.counters.closed_messages += c.messages_sent + c.messages_received;
+        self.counters.closed_bytes += c.bytes_sent + c.bytes_received;
         let peer = c.hello.as_ref().map(|h| h.node_id);
         if let Some(p) = peer {
             let kind = match (by_peer, reason) {
@@ -1593,6 +1626,7 @@ impl Node {
             .start(name, kind, now, &mut self.rng)
             .map_err(|e| e.to_string())?;
         self.dns_purposes.insert(key, vec![purpose]);
+        self.counters.dns_queries += 1;
         let server = self.config.network.dns_resolver;
         self.outputs
             .push_back(Output::DnsQuery { id, server, bytes });
@@ -1678,6 +1712,7 @@ impl Node {
     }
 
     fn on_dns_failed(&mut self, name: &str, kind: QueryKind, why: &str, now: Instant) {
+        self.counters.dns_failures += 1;
         let purposes = self
             .dns_purposes
             .remove(&(name.to_ascii_lowercase(), kind))
@@ -1769,6 +1804,7 @@ impl Node {
         request: Option<RequestId>,
         now: Instant,
     ) {
+        self.counters.dials += 1;
         let id = self.alloc_conn();
         let mut c = self.new_conn(id, Direction::Outbound, sock, now);
         c.priority = priority;
@@ -1822,6 +1858,7 @@ impl Node {
         };
         c.pex_asked = Some(now);
         c.next_pex = Some(now + interval);
+        self.counters.pex_requests_sent += 1;
         self.send(
             id,
             &Message::GetPeers(GetPeers {
@@ -2013,6 +2050,7 @@ impl Node {
     }
 
     fn on_get_peers(&mut self, id: ConnId, g: GetPeers, now: Instant) {
+        self.counters.pex_requests_received += 1;
         let Some(c) = self.pool.get_mut(id) else {
             return;
         };
@@ -2039,12 +2077,14 @@ impl Node {
                 })
         });
         let addresses = sample.iter().map(|a| a.to_string()).collect();
+        self.counters.pex_answers_sent += 1;
         self.send(id, &Message::Peers(Peers { addresses }));
     }
 
     /// A refused PEX message: an event always, a protocol violation every
     /// [`PEX_FLOOD_STRIKES`] within one refill period.
     fn pex_strike(&mut self, id: ConnId, peer: NodeId, why: &'static str, now: Instant) {
+        self.counters.pex_refused += 1;
         self.event(Event::PexRefused { peer, why });
         let Some(c) = self.pool.get_mut(id) else {
             return;
@@ -2093,6 +2133,8 @@ impl Node {
                 refused += 1;
             }
         }
+        self.counters.pex_answers_received += 1;
+        self.counters.pex_addresses_added += added as u64;
         self.event(Event::PeersReceived {
             peer,
             added,
@@ -2161,6 +2203,7 @@ impl Node {
                 )
                 .map_err(|e| PeerError::BanList(e.to_string()))?;
             let canonical = target.canonical();
+            bump(&mut self.counters.bans, "operator");
             let added = self
                 .bans
                 .list(unix)
@@ -2363,6 +2406,7 @@ impl Node {
             return false;
         }
         self.auto_bans.push_back(now);
+        bump(&mut self.counters.bans, "automatic");
         let unix = self.clock.unix(now);
         let duration = Some(self.config.network.reputation.ban_duration);
         let reason = format!(
@@ -2423,6 +2467,7 @@ impl Node {
             .find(|b| b.target == target.canonical())
             .cloned()
             .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
+        bump(&mut self.counters.bans, "operator");
         self.event(Event::BanAdded { ban: ban.clone() });
         self.enforce_bans(now);
         Ok(ban)
@@ -2541,6 +2586,56 @@ impl Node {
         self.bans.restore(state.bans, unix);
     }
 
+    // ---------------------------------------------------------------- metrics
+
+    /// The counters and the gauges computed from the node's state at `now`.
+    pub fn metrics(&self, now: Instant) -> MetricsSnapshot {
+        let unix = self.clock.unix(now);
+        let counts = self.pool.counts();
+        let mut peers = Vec::new();
+        let mut groups = Vec::new();
+        let mut distribution = BTreeMap::new();
+        for c in self.pool.iter().filter(|c| c.state == PeerState::Connected) {
+            let Some(id) = c.node_id() else { continue };
+            let reputation = self.reputation.score(&id, unix).total;
+            let netgroup = PeerAddress::from_socket_addr(c.remote)
+                .netgroup()
+                .to_string();
+            *distribution
+                .entry(crate::metrics::reputation_bucket(reputation))
+                .or_insert(0) += 1;
+            groups.push(netgroup.clone());
+            peers.push(PeerFigures {
+                id: id.to_hex(),
+                netgroup,
+                messages: c.messages_sent + c.messages_received,
+                bytes_sent: c.bytes_sent,
+                bytes_received: c.bytes_received,
+                latency_seconds: c.latency.map(|l| l.as_secs_f64()),
+                reputation,
+            });
+        }
+        MetricsSnapshot {
+            total_peers: counts.total(),
+            peers_by_status: [
+                ("connecting", counts.connecting),
+                ("handshaking", counts.handshaking),
+                ("connected", counts.connected()),
+            ]
+            .into_iter()
+            .collect(),
+            connected_by_direction: [("inbound", counts.inbound), ("outbound", counts.outbound)]
+                .into_iter()
+                .collect(),
+            known_addresses: self.book.len(),
+            active_bans: self.bans.list(unix).count(),
+            reputation_distribution: distribution,
+            concentration: Concentration::from_groups(groups.iter().map(String::as_str)),
+            peers,
+            counters: self.counters.clone(),
+        }
+    }
+
     // ---------------------------------------------------------------- queries
 
     /// Every live connection, in connection order.
@@ -2607,6 +2702,42 @@ fn refill_pex(c: &mut Conn, now: Instant) {
         c.pex_tokens = (c.pex_tokens as u64 + periods).min(PEX_BURST as u64) as u32;
         c.pex_refill = now + PEX_REFILL;
         c.pex_strikes = 0;
+    }
+}
+
+impl PeerError {
+    /// A short snake_case label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PeerError::InvalidAddress(_) => "invalid_address",
+            PeerError::Blacklisted(_) => "banned",
+            PeerError::ConnectionLimitReached { .. } => "connection_limit",
+            PeerError::TooManyPendingDials => "pending_dials",
+            PeerError::AlreadyConnected(_) => "duplicate",
+            PeerError::HandshakeFailed(e) => match e {
+                HandshakeError::IncompatibleVersion { .. } => "incompatible_version",
+                HandshakeError::ClockSkew { .. } => "clock_skew",
+                HandshakeError::BadSignature => "bad_signature",
+                HandshakeError::IdentityMismatch { .. } => "identity_mismatch",
+                HandshakeError::SelfConnection => "self_connection",
+                HandshakeError::UnexpectedMessage { .. } => "unexpected_message",
+                HandshakeError::Malformed(_) => "malformed",
+            },
+            PeerError::Timeout(Stage::Connect) => "connect_timeout",
+            PeerError::Timeout(Stage::Handshake) => "handshake_timeout",
+            PeerError::ConnectFailed(_) => "connect_failed",
+            PeerError::Refused { .. } => "refused",
+            PeerError::Closed(_) => "closed",
+            PeerError::ProtocolViolation(_) => "protocol_violation",
+            PeerError::UnknownPeer(_) => "unknown_peer",
+            PeerError::ProxyRequired(_) => "proxy_required",
+            PeerError::Dns { .. } => "dns",
+            PeerError::ShuttingDown => "shutdown",
+            PeerError::InvalidBanTarget(_) | PeerError::BanList(_) | PeerError::NotBanned(_) => {
+                "ban"
+            }
+            PeerError::LowReputation { .. } => "low_reputation",
+        }
     }
 }
 
