@@ -722,7 +722,8 @@ impl Node {
     }
 
     fn send(&mut self, id: ConnId, msg: &Message) {
-        let mut bytes = Vec::new();
+        // Sized for the common small frames, so encoding does not regrow the buffer.
+        let mut bytes = Vec::with_capacity(64);
         if let Err(e) = msg.encode_into(&mut bytes) {
             // Our own messages are built within the limits; an error is a bug.
             debug_assert!(

@@ -1,0 +1,358 @@
+//! Figures for docs/BENCHMARKS.md, each next to its floor measured in the same run.
+//!
+//! `cargo bench -p qudag-peer-benches --bench figures` (add `-- quick` for a shorter run).
+
+use pqcrypto_dilithium::dilithium3;
+use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _};
+use qudag_peer::addr::PeerAddress;
+use qudag_peer::addrbook::{AddrBook, Source, MAX_ADDRBOOK_ENTRIES};
+use qudag_peer::config::ReputationConfig;
+use qudag_peer::node::{Event, Input, Output};
+use qudag_peer::peer::Priority;
+use qudag_peer::reputation::{Report, ReputationTable};
+use qudag_peer::rng::Rng;
+use qudag_peer::wire::{App, FrameDecoder, Message, Peers, Ping, MAX_PEX_ADDRESSES};
+use qudag_peer::{Config, ConnId, Identity, Node, NodeId, UnixMillis};
+use qudag_peer_benches::{paired, time_per_call, us};
+use qudag_peer_tests::keys;
+use serde_bytes::ByteBuf;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts allocations, to report allocations per message on the steady-state path.
+struct Counting;
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const UNIX: UnixMillis = UnixMillis(1_760_000_000_000);
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, (i >> 8) as u8, (i & 0xff) as u8 + 1], 8000))
+}
+
+/// Two fresh nodes handshake in memory; returns them with the connection ids (a's, b's).
+fn handshake(a_id: &Identity, b_id: &Identity, seed: u64) -> (Node, Node, ConnId, ConnId) {
+    let now = Instant::now();
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut a = Node::new(Config::local(addr(0)), a_id.clone(), s, now, UNIX);
+    s[8] = 1;
+    let mut b = Node::new(Config::local(addr(1)), b_id.clone(), s, now, UNIX);
+    a.add_peer(&addr(1).to_string(), Priority::Normal, now)
+        .expect("dial");
+    let (mut ca, mut cb) = (None, None);
+    let mut connected = 0;
+    for _ in 0..20 {
+        let mut to_b = Vec::new();
+        loop {
+            match a.poll_output() {
+                Output::Dial { conn, .. } => {
+                    ca = Some(conn);
+                    cb = Some(b.accept(SocketAddr::from(([127, 0, 0, 1], 40000)), now));
+                    a.handle_input(Input::Connected { conn, now });
+                }
+                Output::Transmit { bytes, .. } => to_b.push(bytes),
+                Output::Event(Event::PeerConnected { .. }) => connected += 1,
+                Output::Timeout { .. } => break,
+                _ => {}
+            }
+        }
+        for bytes in to_b {
+            b.handle_input(Input::Received {
+                conn: cb.expect("accepted"),
+                data: &bytes,
+                now,
+            });
+        }
+        let mut to_a = Vec::new();
+        loop {
+            match b.poll_output() {
+                Output::Transmit { bytes, .. } => to_a.push(bytes),
+                Output::Event(Event::PeerConnected { .. }) => connected += 1,
+                Output::Timeout { .. } => break,
+                _ => {}
+            }
+        }
+        for bytes in to_a {
+            a.handle_input(Input::Received {
+                conn: ca.expect("dialed"),
+                data: &bytes,
+                now,
+            });
+        }
+        if connected == 2 {
+            return (a, b, ca.expect("dialed"), cb.expect("accepted"));
+        }
+    }
+    panic!("handshake did not complete");
+}
+
+fn drain(n: &mut Node) -> usize {
+    let mut k = 0;
+    loop {
+        match n.poll_output() {
+            Output::Timeout { .. } => return k,
+            _ => k += 1,
+        }
+    }
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "quick");
+    let budget = if quick {
+        Duration::from_millis(150)
+    } else {
+        Duration::from_millis(600)
+    };
+    let rounds = if quick { 3 } else { 5 };
+    let (a_id, b_id) = (keys::identity(0), keys::identity(1));
+    println!(
+        "qudag-peer figures ({} run; medians of {rounds} interleaved rounds)\n",
+        if quick { "quick" } else { "full" }
+    );
+
+    // 1. Handshake against the crypto floor: per side one signature and one verification.
+    let (pk, sk) = dilithium3::keypair();
+    let mut i = 0u64;
+    let mut msg = [0u8; 65];
+    let sig = dilithium3::detached_sign(&msg, &sk);
+    let (t_sign, t_verify) = paired(
+        rounds,
+        budget,
+        || {
+            i += 1;
+            msg[..8].copy_from_slice(&i.to_le_bytes());
+            dilithium3::detached_sign(&msg, &sk)
+        },
+        || dilithium3::verify_detached_signature(&sig, &[0u8; 65], &pk),
+    );
+    let floor = (t_sign + t_verify) * 2;
+    let mut seed = 0u64;
+    let (t_hs, floor_again) = paired(
+        rounds,
+        budget,
+        || {
+            seed += 1;
+            handshake(&a_id, &b_id, seed)
+        },
+        || {
+            i += 1;
+            msg[..8].copy_from_slice(&i.to_le_bytes());
+            let s1 = dilithium3::detached_sign(&msg, &sk);
+            let s2 = dilithium3::detached_sign(&msg[1..], &sk);
+            let ok = dilithium3::verify_detached_signature(&s1, &msg, &pk).is_ok()
+                & dilithium3::verify_detached_signature(&s2, &msg[1..], &pk).is_ok();
+            (ok, s1.as_bytes().len())
+        },
+    );
+    println!(
+        "1. handshake (two in-memory nodes, three messages, through PeerConnected on both sides)"
+    );
+    println!(
+        "   dilithium3 sign {}  verify {}  (public key {} B)",
+        us(t_sign),
+        us(t_verify),
+        pk.as_bytes().len()
+    );
+    println!(
+        "   floor 2×(sign+verify) {}  (measured paired: {})",
+        us(floor),
+        us(floor_again)
+    );
+    println!(
+        "   full handshake        {}  ratio {:.3}\n",
+        us(t_hs),
+        t_hs.as_secs_f64() / floor_again.as_secs_f64()
+    );
+
+    // 2. Connected-peer throughput without crypto, and allocations per message.
+    let (mut a, _b, ca, _cb) = handshake(&a_id, &b_id, 1);
+    drain(&mut a);
+    let now = Instant::now();
+    for (name, msg, k) in [
+        ("ping → pong", Message::Ping(Ping { nonce: 7 }), 1000usize),
+        (
+            "app 32 B → event",
+            Message::App(App {
+                payload: ByteBuf::from(vec![5u8; 32]),
+            }),
+            1000,
+        ),
+    ] {
+        let mut buf = Vec::new();
+        for _ in 0..k {
+            msg.encode_into(&mut buf).expect("encodes");
+        }
+        let before = ALLOCS.load(Ordering::Relaxed);
+        a.handle_input(Input::Received {
+            conn: ca,
+            data: &buf,
+            now,
+        });
+        drain(&mut a);
+        let allocs = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / k as f64;
+        let t = time_per_call(budget, || {
+            a.handle_input(Input::Received {
+                conn: ca,
+                data: &buf,
+                now,
+            });
+            drain(&mut a)
+        });
+        let per = t.as_secs_f64() / k as f64;
+        println!(
+            "2. {name:<18} {:>10.0} msgs/s  ({:.0} ns/msg, {allocs:.1} allocations/msg)",
+            1.0 / per,
+            per * 1e9
+        );
+    }
+    println!();
+
+    // 3. Codec: a maximum-size PEX answer against a memcpy of the same bytes.
+    for n in [MAX_PEX_ADDRESSES / 10, MAX_PEX_ADDRESSES] {
+        let peers = Message::Peers(Peers {
+            addresses: (0..n)
+                .map(|i| format!("[2001:db8:{:x}:5678:9abc:def0:1234:5678]:65535", i))
+                .collect(),
+        });
+        let frame = peers.encode().expect("encodes");
+        let (t_dec, t_cpy) = paired(
+            rounds,
+            budget,
+            || {
+                let mut d = FrameDecoder::new();
+                let mut rest = &frame[..];
+                let mut out = None;
+                while !rest.is_empty() {
+                    let k = d.push(rest).expect("valid");
+                    rest = &rest[k..];
+                    out = d.next_message().expect("valid");
+                }
+                out
+            },
+            || frame.clone(),
+        );
+        let mbps = frame.len() as f64 / t_dec.as_secs_f64() / 1e6;
+        println!(
+            "3. decode Peers×{n:<5} {} bytes: {} ({mbps:.0} MB/s)  memcpy {}  ratio {:.1}",
+            frame.len(),
+            us(t_dec),
+            us(t_cpy),
+            t_dec.as_secs_f64() / t_cpy.as_secs_f64()
+        );
+    }
+    println!();
+
+    // 4. Discovery: a 1,000-address answer into a full book; dial selection from 20,000.
+    let mut rng = Rng::from_seed([3; 32]);
+    let mut book = AddrBook::new(MAX_ADDRBOOK_ENTRIES);
+    let mut g = 0u32;
+    while book.len() < MAX_ADDRBOOK_ENTRIES {
+        let a = PeerAddress::parse(&format!(
+            "{}.{}.{}.1:8000",
+            1 + g % 200,
+            (g / 200) % 250,
+            g / 50_000
+        ))
+        .expect("valid");
+        let src = Source::Pex {
+            peer: NodeId([1; 32]),
+            group: format!("g{}", g % 20),
+        };
+        book.add(a, src, UnixMillis(1), &mut rng);
+        g += 1;
+    }
+    let answer: Vec<PeerAddress> = (0..1000u32)
+        .map(|i| PeerAddress::parse(&format!("203.{}.{}.9:8000", i / 250, i % 250)).expect("valid"))
+        .collect();
+    let t_insert = time_per_call(budget, || {
+        let mut b2 = AddrBook::new(MAX_ADDRBOOK_ENTRIES);
+        b2.restore(book.records());
+        let t0 = Instant::now();
+        for a in &answer {
+            b2.add(
+                a.clone(),
+                Source::Pex {
+                    peer: NodeId([2; 32]),
+                    group: "new".into(),
+                },
+                UnixMillis(2),
+                &mut rng,
+            );
+        }
+        t0.elapsed()
+    });
+    let mut b2 = AddrBook::new(MAX_ADDRBOOK_ENTRIES);
+    b2.restore(book.records());
+    let t0 = Instant::now();
+    for a in &answer {
+        b2.add(
+            a.clone(),
+            Source::Pex {
+                peer: NodeId([2; 32]),
+                group: "new".into(),
+            },
+            UnixMillis(2),
+            &mut rng,
+        );
+    }
+    let t_insert_only = t0.elapsed();
+    let t_select = time_per_call(budget, || {
+        book.select(8, UnixMillis(10), &mut rng, &Default::default(), |_| false)
+    });
+    println!(
+        "4. insert 1,000-address answer into a full 20,000 book: {} (book rebuild included: {})",
+        us(t_insert_only),
+        us(t_insert)
+    );
+    println!(
+        "   select 8 dial candidates from 20,000: {}\n",
+        us(t_select)
+    );
+
+    // 5. Reputation: updates per second; decay over 1,000 and 10,000 peers.
+    let mut table = ReputationTable::new(&ReputationConfig::default());
+    let mut k = 0u32;
+    let t_update = time_per_call(budget, || {
+        k = k.wrapping_add(1);
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&(k % 1000).to_le_bytes());
+        table.report(
+            NodeId(id),
+            Report::ValidMessage,
+            UnixMillis(1_000 + k as u64),
+        )
+    });
+    println!(
+        "5. reputation update {:.0}/s ({:.0} ns)",
+        1.0 / t_update.as_secs_f64(),
+        t_update.as_secs_f64() * 1e9
+    );
+    for n in [1_000u32, 10_000] {
+        let mut t = ReputationTable::new(&ReputationConfig::default());
+        for j in 0..n {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&j.to_le_bytes());
+            t.report(NodeId(id), Report::InvalidMessage, UnixMillis(0));
+        }
+        let day = UnixMillis(86_400_000);
+        let t_decay = time_per_call(budget, || t.records(day));
+        println!(
+            "   decay of {n:>6} peers (records at +1 day): {} ({:.0} ns/peer)",
+            us(t_decay),
+            t_decay.as_secs_f64() * 1e9 / n as f64
+        );
+    }
+}
