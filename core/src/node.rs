@@ -71,6 +71,9 @@ pub const PEX_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most addresses asked for in one `GetPeers` (and given in one answer).
 pub const PEX_REQUEST_MAX: u32 = wire::MAX_PEX_ADDRESSES as u32;
 
+/// An inbound peer connected for less than this is never evicted to make room for a newcomer.
+pub const INBOUND_EVICTION_PROTECT: Duration = Duration::from_secs(30);
+
 /// Smoothing of the latency estimate: each new sample weighs 1/`LATENCY_EWMA_DIV`.
 pub const LATENCY_EWMA_DIV: u32 = 4;
 
@@ -814,7 +817,7 @@ impl Node {
             Some(DisconnectReason::Shutdown)
         } else if self.ban_of(Some(remote.ip()), None, now).is_some() {
             Some(DisconnectReason::Banned)
-        } else if self.pool.is_full() {
+        } else if self.pool.is_full() && !self.make_room_for_inbound(remote, now) {
             Some(DisconnectReason::ConnectionLimitReached)
         } else {
             None
@@ -2141,6 +2144,48 @@ impl Node {
             added,
             refused,
         });
+    }
+
+    /// A full pool makes room for a newcomer by dropping one inbound peer, so that a node
+    /// everyone knows (a seed) keeps introducing new nodes instead of serving its first
+    /// `max_connections` forever (found by the simulator: 1,000 nodes could not bootstrap from
+    /// 3 full seeds). Outbound, high-priority, closing and recently connected peers
+    /// ([`INBOUND_EVICTION_PROTECT`]) are never dropped; the victim is the newest peer of the
+    /// netgroup holding the most inbound peers, and a newcomer from that very netgroup is
+    /// refused instead (a flood from one network cannot evict anyone else).
+    fn make_room_for_inbound(&mut self, remote: SocketAddr, now: Instant) -> bool {
+        let unix = self.clock.unix(now);
+        let mut groups: BTreeMap<NetGroup, Vec<ConnId>> = BTreeMap::new();
+        for c in self.pool.iter() {
+            let old_enough = c
+                .connected_since
+                .is_some_and(|t| unix.since(t) >= INBOUND_EVICTION_PROTECT);
+            if c.direction == Direction::Inbound
+                && c.state == PeerState::Connected
+                && c.priority < Priority::High
+                && c.closing.is_none()
+                && old_enough
+            {
+                let g = PeerAddress::from_socket_addr(c.remote).netgroup();
+                groups.entry(g).or_default().push(c.id);
+            }
+        }
+        let Some((group, ids)) = groups.iter().max_by_key(|(_, ids)| ids.len()) else {
+            return false;
+        };
+        if *group == PeerAddress::from_socket_addr(remote).netgroup() && ids.len() > 1 {
+            return false;
+        }
+        let Some(&victim) = ids.iter().max() else {
+            return false;
+        };
+        self.disconnect(
+            victim,
+            DisconnectReason::ConnectionLimitReached,
+            "making room for a new peer",
+            false,
+        );
+        !self.pool.is_full()
     }
 
     /// Makes room for a high-priority dial by dropping the inbound, non-high-priority connection

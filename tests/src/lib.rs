@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod keys;
+pub mod sim;
 
 use qudag_peer::node::{Event, Input, IoFailure, Output};
 use qudag_peer::{Config, ConnId, Identity, Node, UnixMillis};
