@@ -350,10 +350,37 @@ impl AddrBook {
         used_groups: &BTreeSet<NetGroup>,
         skip: impl Fn(&Entry) -> bool,
     ) -> Vec<PeerAddress> {
+        self.select_inner(n, now, rng, used_groups, skip, false)
+    }
+
+    /// Like [`AddrBook::select`], but only proven addresses, and ignoring their back-off: the
+    /// last resort of a node below `min_connections` with nothing else to dial (after a network
+    /// fault every address it knows may be backing off for minutes).
+    pub fn select_proven_ignoring_backoff(
+        &self,
+        n: usize,
+        now: UnixMillis,
+        rng: &mut Rng,
+        used_groups: &BTreeSet<NetGroup>,
+        skip: impl Fn(&Entry) -> bool,
+    ) -> Vec<PeerAddress> {
+        self.select_inner(n, now, rng, used_groups, skip, true)
+    }
+
+    fn select_inner(
+        &self,
+        n: usize,
+        now: UnixMillis,
+        rng: &mut Rng,
+        used_groups: &BTreeSet<NetGroup>,
+        skip: impl Fn(&Entry) -> bool,
+        last_resort: bool,
+    ) -> Vec<PeerAddress> {
         let mut proven: Vec<usize> = Vec::new();
         let mut fresh: Vec<usize> = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
-            if e.retry_at() > now || skip(e) {
+            let waiting = e.retry_at() > now;
+            if skip(e) || (last_resort && !e.proven()) || (!last_resort && waiting) {
                 continue;
             }
             if e.proven() {

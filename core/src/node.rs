@@ -71,6 +71,10 @@ pub const PEX_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most addresses asked for in one `GetPeers` (and given in one answer).
 pub const PEX_REQUEST_MAX: u32 = wire::MAX_PEX_ADDRESSES as u32;
 
+/// How long an address-fetch connection (see `pool::fetch_slots`) may stay before it is closed
+/// without having asked for addresses.
+pub const FETCH_GRACE: Duration = Duration::from_secs(10);
+
 /// An inbound peer connected for less than this is never evicted to make room for a newcomer.
 pub const INBOUND_EVICTION_PROTECT: Duration = Duration::from_secs(30);
 
@@ -687,6 +691,7 @@ impl Node {
         }
         match c.state {
             PeerState::Connecting | PeerState::Handshaking => Some(c.deadline),
+            PeerState::Connected if c.fetch_only => Some(c.deadline),
             PeerState::Connected => {
                 let idle = c.last_recv + self.config.network.peers.inactivity_timeout;
                 Some(if c.ping.is_some() {
@@ -797,6 +802,7 @@ impl Node {
             next_pex: None,
             pex_tokens: PEX_BURST,
             pex_strikes: 0,
+            fetch_only: false,
             pex_refill: now + PEX_REFILL,
         }
     }
@@ -817,8 +823,6 @@ impl Node {
             Some(DisconnectReason::Shutdown)
         } else if self.ban_of(Some(remote.ip()), None, now).is_some() {
             Some(DisconnectReason::Banned)
-        } else if self.pool.is_full() && !self.make_room_for_inbound(remote, now) {
-            Some(DisconnectReason::ConnectionLimitReached)
         } else {
             None
         };
@@ -826,7 +830,20 @@ impl Node {
             self.refuse_unpooled(id, reason, "");
             return id;
         }
+        // Long-lived slots full: evict a peer of an over-represented netgroup, else admit the
+        // newcomer to an address-fetch slot, else refuse.
+        let mut fetch_only = false;
+        if self.pool.long_lived() >= self.pool.long_lived_cap()
+            && !self.make_room_for_inbound(remote, now)
+        {
+            if self.pool.is_full() {
+                self.refuse_unpooled(id, DisconnectReason::ConnectionLimitReached, "");
+                return id;
+            }
+            fetch_only = true;
+        }
         let mut c = self.new_conn(id, Direction::Inbound, remote, now);
+        c.fetch_only = fetch_only;
         self.move_state(&mut c, PeerState::Connecting);
         self.move_state(&mut c, PeerState::Handshaking);
         self.pool.insert(c);
@@ -1177,6 +1194,9 @@ impl Node {
         c.state = st;
         c.hs = HandshakeState::Done;
         c.connected_since = Some(unix);
+        if c.fetch_only {
+            c.deadline = now + FETCH_GRACE;
+        }
         c.hello = Some(peer.clone());
         c.listen_addr = listen;
         c.last_recv = now;
@@ -1315,6 +1335,16 @@ impl Node {
             }
             PeerState::Handshaking if now >= c.deadline => {
                 self.fail(id, PeerError::Timeout(Stage::Handshake), None)
+            }
+            PeerState::Connected if c.fetch_only => {
+                if now >= c.deadline {
+                    self.disconnect(
+                        id,
+                        DisconnectReason::ConnectionLimitReached,
+                        "the node is full",
+                        false,
+                    );
+                }
             }
             PeerState::Connected => {
                 if now >= c.last_recv + inactivity {
@@ -1468,6 +1498,13 @@ impl Node {
         self.counters.closed_messages += c.messages_sent + c.messages_received;
         self.counters.closed_bytes += c.bytes_sent + c.bytes_received;
         let peer = c.hello.as_ref().map(|h| h.node_id);
+        if by_peer && reason == DisconnectReason::ConnectionLimitReached {
+            // The peer is full (it may have answered our GetPeers first): try it again later.
+            if let Some(a) = &c.dial_addr {
+                let unix = self.clock.unix(self.now);
+                self.book.mark_failure(a, unix);
+            }
+        }
         if let Some(p) = peer {
             let kind = match (by_peer, reason) {
                 (false, _) => DisconnectKind::Local,
@@ -1574,7 +1611,10 @@ impl Node {
         {
             return Err(PeerError::AlreadyConnected(sock.to_string()));
         }
-        if self.pool.is_full() && !(priority == Priority::High && self.evict_for_high_priority()) {
+        let full = |n: &Self| n.pool.is_full() || n.pool.long_lived() >= n.pool.long_lived_cap();
+        if full(self)
+            && !(priority == Priority::High && self.evict_for_high_priority() && !full(self))
+        {
             return Err(PeerError::ConnectionLimitReached {
                 max: self.pool.max_connections,
             });
@@ -1900,11 +1940,9 @@ impl Node {
             return;
         }
         let room = self
-            .config
-            .network
-            .peers
-            .max_connections
-            .saturating_sub(self.pool.len());
+            .pool
+            .long_lived_cap()
+            .saturating_sub(self.pool.long_lived());
         let room = room.min(MAX_PENDING_DIALS.saturating_sub(self.pool.pending_dials()));
         if room == 0 {
             return;
@@ -1960,6 +1998,24 @@ impl Node {
                     "{outbound} of {min} outbound connections; dialing {} address(es)",
                     picks.len()
                 ),
+            );
+        }
+        let mut picks = picks;
+        if picks.is_empty() {
+            // Nothing dialable: after a network fault every known address may be backing off
+            // for minutes. Retry one proven address per pass regardless.
+            picks = self.book.select_proven_ignoring_backoff(
+                1,
+                unix,
+                &mut self.rng,
+                &used,
+                |e: &Entry| {
+                    e.node_id.is_some_and(|n| {
+                        n == me || ids.contains(&n) || self.bans.check_node(&n, unix).is_some()
+                    }) || e.addr.socket_addr().is_none_or(|s| {
+                        busy.contains(&s) || s == own || self.bans.check_ip(s.ip(), unix).is_some()
+                    })
+                },
             );
         }
         let dialed = picks.len();
@@ -2083,6 +2139,14 @@ impl Node {
         let addresses = sample.iter().map(|a| a.to_string()).collect();
         self.counters.pex_answers_sent += 1;
         self.send(id, &Message::Peers(Peers { addresses }));
+        if self.pool.get(id).is_some_and(|c| c.fetch_only) {
+            self.disconnect(
+                id,
+                DisconnectReason::ConnectionLimitReached,
+                "the node is full; here are addresses",
+                false,
+            );
+        }
     }
 
     /// A refused PEX message: an event always, a protocol violation every
@@ -2173,6 +2237,11 @@ impl Node {
         let Some((group, ids)) = groups.iter().max_by_key(|(_, ids)| ids.len()) else {
             return false;
         };
+        // Only concentration is evicted: with every inbound peer in its own netgroup nobody is
+        // dropped (newcomers get an address-fetch slot instead), so honest peers do not churn.
+        if ids.len() < 2 {
+            return false;
+        }
         if *group == PeerAddress::from_socket_addr(remote).netgroup() && ids.len() > 1 {
             return false;
         }

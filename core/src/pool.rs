@@ -20,6 +20,17 @@ use std::time::{Duration, Instant};
 /// Most outbound connections in `Connecting` at once.
 pub const MAX_PENDING_DIALS: usize = 64;
 
+/// Most address-fetch slots (see [`fetch_slots`]).
+pub const MAX_FETCH_SLOTS: usize = 8;
+
+/// How many of `max_connections` are kept for address-fetch connections: a tenth, at most
+/// [`MAX_FETCH_SLOTS`] (none for pools under 10). When the other slots are full, a newcomer is
+/// still admitted to learn addresses (one `GetPeers` answered, then `ConnectionLimitReached`),
+/// so a full node everyone knows — a seed — keeps introducing new nodes without evicting anyone.
+pub fn fetch_slots(max_connections: usize) -> usize {
+    (max_connections / 10).min(MAX_FETCH_SLOTS)
+}
+
 /// How a connection that we are closing will end.
 #[derive(Debug)]
 pub(crate) struct Closing {
@@ -73,6 +84,9 @@ pub(crate) struct Conn {
     pub pex_refill: Instant,
     /// Refused PEX messages in the current refill period.
     pub pex_strikes: u32,
+    /// An inbound connection admitted only to fetch addresses: the node is full, so it answers
+    /// one `GetPeers` and closes with `ConnectionLimitReached`.
+    pub fetch_only: bool,
 }
 
 impl Conn {
@@ -167,6 +181,16 @@ impl Pool {
 
     pub fn is_full(&self) -> bool {
         self.conns.len() >= self.max_connections
+    }
+
+    /// Connections that hold a long-lived slot (every one but address-fetch connections).
+    pub fn long_lived(&self) -> usize {
+        self.conns.values().filter(|c| !c.fetch_only).count()
+    }
+
+    /// Long-lived slots: `max_connections` less the address-fetch slots.
+    pub fn long_lived_cap(&self) -> usize {
+        self.max_connections - fetch_slots(self.max_connections)
     }
 
     pub fn pending_dials(&self) -> usize {
