@@ -3,6 +3,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# System tools the tests run for real (Debian packages). Installed only when missing, and only
+# as root or in CI; elsewhere the tests that need them print "skipped: ..." and pass.
+# Re-running is a no-op once they are there.
+ensure_packages() {
+  local missing=()
+  local pair
+  for pair in "$@"; do # binary:package
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  elif [ -n "${CI:-}" ] && command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${missing[*]} (sudo)"
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  else
+    echo "== not installing ${missing[*]} (not root, not CI): their tests will be skipped" >&2
+  fi
+}
+
+# microsocks: the real SOCKS5 proxy of the conformance suite's socks5_* tests.
+ensure_packages microsocks:microsocks
+
 echo "== the core depends on no runtime"
 if cargo tree -p qudag-peer -e normal --prefix none | grep -E '^(tokio|smol|async-std|async-io|async-net|mio) '; then
   echo "qudag-peer (core) must not depend on an async runtime" >&2

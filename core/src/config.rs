@@ -48,6 +48,12 @@ pub struct NetworkConfig {
     pub proxy: Option<SocketAddr>,
     /// `proxy_all`: send every outbound dial through `proxy`. Default false.
     pub proxy_all: bool,
+    /// `proxy_username`: the username for the proxy's username/password authentication
+    /// (RFC 1929), 1–255 bytes; set together with `proxy_password`. Default none (the proxy
+    /// is offered "no authentication" only).
+    pub proxy_username: Option<String>,
+    /// `proxy_password`: the password going with `proxy_username`, 1–255 bytes. Default none.
+    pub proxy_password: Option<String>,
     /// `allow_private_addresses`: accept private/loopback addresses from PEX and DNS even when
     /// the listen address is public. Default false.
     pub allow_private_addresses: bool,
@@ -114,6 +120,8 @@ impl Default for NetworkConfig {
             dns_resolver: None,
             proxy: None,
             proxy_all: false,
+            proxy_username: None,
+            proxy_password: None,
             allow_private_addresses: false,
             peers: PeersConfig::default(),
             reputation: ReputationConfig::default(),
@@ -169,6 +177,19 @@ pub struct RangeError {
     pub allowed: String,
 }
 
+impl NetworkConfig {
+    /// The proxy credentials, when both `proxy_username` and `proxy_password` are set.
+    pub fn proxy_credentials(&self) -> Option<crate::socks5::Credentials> {
+        match (&self.proxy_username, &self.proxy_password) {
+            (Some(username), Some(password)) => Some(crate::socks5::Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl Config {
     /// A configuration for tests and local networks: no default bootstrap nodes, no DNS seeds.
     pub fn local(listen: SocketAddr) -> Config {
@@ -191,6 +212,42 @@ impl Config {
                 allowed: allowed.to_string(),
             })
         };
+        let n = &self.network;
+        for (key, v, value) in [
+            (
+                "network.proxy_username",
+                &n.proxy_username,
+                n.proxy_username.as_ref().map(|u| format!("{u:?}")),
+            ),
+            (
+                "network.proxy_password",
+                &n.proxy_password,
+                Some(HIDDEN.to_string()),
+            ),
+        ] {
+            if let Some(v) = v {
+                if v.is_empty() || v.len() > crate::socks5::MAX_FIELD_LEN {
+                    return err(key, value.unwrap_or_default(), "must be 1 to 255 bytes");
+                }
+            }
+        }
+        match (&n.proxy_username, &n.proxy_password) {
+            (Some(u), None) => {
+                return err(
+                    "network.proxy_username",
+                    format!("{u:?}"),
+                    "must be set together with proxy_password",
+                )
+            }
+            (None, Some(_)) => {
+                return err(
+                    "network.proxy_password",
+                    HIDDEN.to_string(),
+                    "must be set together with proxy_username",
+                )
+            }
+            _ => {}
+        }
         if p.max_connections == 0 || p.max_connections > MAX_MAX_CONNECTIONS {
             return err(
                 "network.peers.max_connections",
@@ -277,16 +334,21 @@ pub const MAX_CONFIG_TEXT_LEN: usize = 1 << 20;
 /// The most entries `bootstrap_nodes` or `dns_seeds` may list.
 pub const MAX_CONFIG_LIST_LEN: usize = 1024;
 
+/// What error messages show instead of the proxy password.
+const HIDDEN: &str = "<hidden>";
+
 /// The file name used in error messages.
 const FILE_NAME: &str = "config.toml";
 
 /// Every key of the file, dotted, in file order (tables included).
-const KNOWN_KEYS: [&str; 26] = [
+const KNOWN_KEYS: [&str; 28] = [
     "network",
     "network.listen",
     "network.dns_resolver",
     "network.proxy",
     "network.proxy_all",
+    "network.proxy_username",
+    "network.proxy_password",
     "network.allow_private_addresses",
     "network.peers",
     "network.peers.max_connections",
@@ -641,6 +703,12 @@ impl Loader<'_> {
         ))
     }
 
+    /// An optional string: the empty string means none.
+    fn opt_string(&self, key: &str, v: &Sp) -> Result<Option<String>, ConfigError> {
+        let s = self.string(key, v, "a string")?;
+        Ok((!s.is_empty()).then(|| s.to_string()))
+    }
+
     /// An optional socket address: the empty string means none.
     fn opt_socket(
         &self,
@@ -740,6 +808,14 @@ impl Loader<'_> {
                     }
                     "network.proxy" => n.proxy = self.opt_socket(&key, v, None)?,
                     "network.proxy_all" => n.proxy_all = self.bool(&key, v)?,
+                    "network.proxy_username" => n.proxy_username = self.opt_string(&key, v)?,
+                    "network.proxy_password" => {
+                        n.proxy_password = self.opt_string(&key, v)?;
+                        // Keep the password out of error messages.
+                        if let Some(seen) = self.seen.get_mut(&key) {
+                            seen.1 = HIDDEN.to_string();
+                        }
+                    }
                     "network.allow_private_addresses" => {
                         n.allow_private_addresses = self.bool(&key, v)?
                     }
@@ -972,6 +1048,11 @@ listen = "{listen}"
 
 # Send every outbound connection through `proxy`.
 proxy_all = {proxy_all}
+
+# Username/password authentication to the proxy (RFC 1929), each 1 to 255 bytes,
+# both or neither. Left out: the proxy is offered "no authentication" only.
+# proxy_username = "qudag"
+# proxy_password = "secret"
 
 # Accept private and loopback addresses from peer exchange and DNS.
 allow_private_addresses = {allow_private}
@@ -1630,6 +1711,60 @@ ban_duration = 3600
         text.push(' ');
         let e = err(&text);
         assert_eq!((e.key, e.line), (None, None));
+    }
+
+    #[test]
+    fn proxy_credentials() {
+        let c = Config::from_toml_str(
+            "[network]\nproxy = \"127.0.0.1:9050\"\nproxy_username = \"u\"\nproxy_password = \"p\"\n",
+        )
+        .unwrap();
+        let creds = c.network.proxy_credentials().unwrap();
+        assert_eq!((&*creds.username, &*creds.password), ("u", "p"));
+        assert_eq!(Config::default().network.proxy_credentials(), None);
+        // Empty strings mean none.
+        let c = Config::from_toml_str("[network]\nproxy_username = \"\"\nproxy_password = \"\"\n")
+            .unwrap();
+        assert_eq!(c, Config::default());
+        assert_err(
+            "[network]\nproxy_username = \"u\"\n",
+            "network.proxy_username",
+            2,
+            "network.proxy_username = \"u\": must be set together with proxy_password",
+        );
+        let e = assert_err(
+            "[network]\n\nproxy_password = \"hunter2\"\n",
+            "network.proxy_password",
+            3,
+            "network.proxy_password = <hidden>: must be set together with proxy_username",
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let long = "x".repeat(256);
+        let e = assert_err(
+            &format!("[network]\nproxy_username = \"u\"\nproxy_password = \"{long}\"\n"),
+            "network.proxy_password",
+            3,
+            "must be 1 to 255 bytes",
+        );
+        assert!(!e.to_string().contains(&long), "{e}");
+        assert_err(
+            &format!("[network]\nproxy_username = \"{long}\"\nproxy_password = \"p\"\n"),
+            "network.proxy_username",
+            2,
+            "must be 1 to 255 bytes",
+        );
+        assert_err(
+            "[network]\nproxy_username = 5\n",
+            "network.proxy_username",
+            2,
+            "expected a string, found an integer",
+        );
+        assert_err(
+            "[network]\nproxy_usrname = \"u\"\n",
+            "network.proxy_usrname",
+            2,
+            "did you mean network.proxy_username?",
+        );
     }
 
     #[test]

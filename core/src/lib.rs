@@ -2,8 +2,8 @@
 //!
 //! This crate decides; it never performs I/O. It holds the peer state machine ([`peer`]), the
 //! connection pool ([`pool`]), the signed post-quantum handshake ([`handshake`]), the wire codec
-//! ([`wire`]), the address parser ([`addr`]), reputation and bans, and drives them all from
-//! [`Node`].
+//! ([`wire`]), the address parser ([`addr`]), the SOCKS5 client negotiation ([`socks5`]),
+//! reputation and bans, and drives them all from [`Node`].
 //!
 //! What it does **not** do: open sockets, read files, read clocks, draw OS randomness, spawn
 //! threads or use `async`. Time arrives with every input, randomness comes from a seed handed
@@ -70,6 +70,7 @@ pub mod peer;
 pub mod pool;
 pub mod reputation;
 pub mod rng;
+pub mod socks5;
 pub mod time;
 pub mod wire;
 

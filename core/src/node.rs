@@ -26,6 +26,7 @@ use crate::reputation::{
     ThresholdAction, Violation,
 };
 use crate::rng::Rng;
+use crate::socks5::{Socks5Client, Socks5Error, Step as SocksStep, Target as SocksTarget};
 use crate::time::{Clock, UnixMillis};
 use crate::wire::{
     self, App, Disconnect, FrameDecoder, GetPeers, Message, MessageType, Peers, Ping, WireError,
@@ -192,6 +193,9 @@ pub enum PeerError {
     /// A `.onion` address without `network.proxy`.
     #[error("{0} is an onion address: set network.proxy to a SOCKS5 proxy (e.g. Tor at 127.0.0.1:9050) to reach it")]
     ProxyRequired(String),
+    /// The SOCKS5 proxy refused or failed the connection (a dial failure for the address book).
+    #[error("SOCKS5 proxy: {0}")]
+    Proxy(Socks5Error),
     /// A hostname could not be resolved.
     #[error("cannot resolve {host}: {why}")]
     Dns {
@@ -798,6 +802,7 @@ impl Node {
             closing: None,
             timer_at: None,
             dial_addr: None,
+            socks: None,
             pex_asked: None,
             next_pex: None,
             pex_tokens: PEX_BURST,
@@ -905,6 +910,28 @@ impl Node {
     }
 
     fn on_connected(&mut self, id: ConnId, now: Instant) {
+        let Some(c) = self.pool.get_mut(id) else {
+            return;
+        };
+        if c.state != PeerState::Connecting {
+            return;
+        }
+        // Through the proxy: the SOCKS5 negotiation first, still under `connection_timeout`.
+        if let Some(socks) = c.socks.as_mut() {
+            if socks.is_started() {
+                return;
+            }
+            match socks.start() {
+                Ok(bytes) => self.outputs.push_back(Output::Transmit { conn: id, bytes }),
+                Err(e) => self.fail(id, PeerError::Proxy(e), None),
+            }
+            return;
+        }
+        self.start_handshake(id, now);
+    }
+
+    /// Sends our hello on a freshly connected (or freshly tunnelled) outbound connection.
+    fn start_handshake(&mut self, id: ConnId, now: Instant) {
         let hs_timeout = self.config.network.peers.handshake_timeout;
         let Some(c) = self.pool.get(id) else { return };
         if c.state != PeerState::Connecting {
@@ -927,7 +954,56 @@ impl Node {
         self.schedule(id);
     }
 
-    fn on_received(&mut self, id: ConnId, mut data: &[u8], now: Instant) {
+    /// Feeds the proxy's bytes to a running SOCKS5 negotiation. Returns the bytes left for the
+    /// frame decoder: all of `data` when no negotiation is running, the peer's first bytes when
+    /// the tunnel opened mid-`data`, `None` when nothing is left.
+    fn on_proxy_bytes<'d>(
+        &mut self,
+        id: ConnId,
+        mut data: &'d [u8],
+        now: Instant,
+    ) -> Option<&'d [u8]> {
+        let c = self.pool.get_mut(id)?;
+        let Some(socks) = c.socks.as_mut().filter(|s| !s.is_connected()) else {
+            return Some(data);
+        };
+        if c.state != PeerState::Connecting || !socks.is_started() {
+            return Some(data);
+        }
+        let result = loop {
+            match socks.receive(data) {
+                Ok((n, step)) => {
+                    data = data.get(n..).unwrap_or_default();
+                    match step {
+                        SocksStep::NeedMore => return None,
+                        SocksStep::Send(bytes) => {
+                            self.outputs.push_back(Output::Transmit { conn: id, bytes });
+                            if data.is_empty() {
+                                return None;
+                            }
+                        }
+                        SocksStep::Connected { .. } => break Ok(()),
+                    }
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => {
+                self.start_handshake(id, now);
+                (!data.is_empty()).then_some(data)
+            }
+            Err(e) => {
+                self.fail(id, PeerError::Proxy(e), None);
+                None
+            }
+        }
+    }
+
+    fn on_received(&mut self, id: ConnId, data: &[u8], now: Instant) {
+        let Some(mut data) = self.on_proxy_bytes(id, data, now) else {
+            return;
+        };
         let unix = self.clock.unix(now);
         match self.pool.get_mut(id) {
             Some(c) if matches!(c.state, PeerState::Handshaking | PeerState::Connected) => {
@@ -1181,10 +1257,19 @@ impl Node {
             }
         }
         let unix = self.clock.unix(now);
-        let listen = peer
-            .listen_addr
-            .as_deref()
-            .and_then(|a| resolve_listen(a, self.pool.get(id)?.remote));
+        let listen = peer.listen_addr.as_deref().and_then(|a| {
+            let c = self.pool.get(id)?;
+            // Tunnelled to a name, the socket's address is the proxy's: it tells nothing.
+            let named = c
+                .dial_addr
+                .as_ref()
+                .is_some_and(|d| d.socket_addr().is_none());
+            if c.socks.is_some() && named {
+                let l = PeerAddress::parse(a).ok()?.socket_addr()?;
+                return (!l.ip().is_unspecified()).then_some(l);
+            }
+            resolve_listen(a, c.remote)
+        });
         let Some(c) = self.pool.get_mut(id) else {
             return;
         };
@@ -1570,8 +1655,8 @@ impl Node {
                 return Err(PeerError::Blacklisted(why));
             }
         }
-        match &addr.host {
-            Host::Ip(ip) => {
+        match (&addr.host, self.proxy_for(&addr)) {
+            (Host::Ip(ip), _) => {
                 let sock = SocketAddr::new(*ip, addr.port);
                 self.check_dial(sock, priority)?;
                 let request = self.alloc_request();
@@ -1581,8 +1666,18 @@ impl Node {
                 self.dial(sock, addr, priority, Some(request), now);
                 Ok(request)
             }
-            Host::Onion(_) => Err(PeerError::ProxyRequired(addr.to_string())),
-            Host::Domain(_) => {
+            // A name the proxy resolves: `.onion` always, host names with `proxy_all`.
+            (Host::Onion(_) | Host::Domain(_), Some(proxy)) => {
+                self.check_proxied_dial(&addr, priority)?;
+                let request = self.alloc_request();
+                let unix = self.clock.unix(now);
+                self.book
+                    .add(addr.clone(), Source::Operator, unix, &mut self.rng);
+                self.dial(proxy, addr, priority, Some(request), now);
+                Ok(request)
+            }
+            (Host::Onion(_), None) => Err(PeerError::ProxyRequired(addr.to_string())),
+            (Host::Domain(_), None) => {
                 if self.pool.is_full() && priority != Priority::High {
                     return Err(PeerError::ConnectionLimitReached {
                         max: self.pool.max_connections,
@@ -1611,6 +1706,29 @@ impl Node {
         {
             return Err(PeerError::AlreadyConnected(sock.to_string()));
         }
+        self.check_room(priority)
+    }
+
+    /// [`Node::check_dial`] for a name the proxy resolves (no socket address to compare).
+    fn check_proxied_dial(
+        &mut self,
+        addr: &PeerAddress,
+        priority: Priority,
+    ) -> Result<(), PeerError> {
+        let key = addr.without_id();
+        if self
+            .pool
+            .iter()
+            .any(|c| c.dial_addr.as_ref().is_some_and(|d| d.without_id() == key))
+        {
+            return Err(PeerError::AlreadyConnected(key.to_string()));
+        }
+        self.check_room(priority)
+    }
+
+    /// Room among the long-lived slots (a high-priority dial may evict) and not too many dials
+    /// in flight.
+    fn check_room(&mut self, priority: Priority) -> Result<(), PeerError> {
         let full = |n: &Self| n.pool.is_full() || n.pool.long_lived() >= n.pool.long_lived_cap();
         if full(self)
             && !(priority == Priority::High && self.evict_for_high_priority() && !full(self))
@@ -1839,7 +1957,16 @@ impl Node {
         }
     }
 
-    /// Opens an outbound connection (the caller has checked room and policy).
+    /// The SOCKS5 proxy `addr` is dialed through, if any: `.onion` addresses, and every
+    /// address with `network.proxy_all`, when `network.proxy` is set.
+    fn proxy_for(&self, addr: &PeerAddress) -> Option<SocketAddr> {
+        let n = &self.config.network;
+        n.proxy.filter(|_| n.proxy_all || addr.is_onion())
+    }
+
+    /// Opens an outbound connection (the caller has checked room and policy). `sock` is the
+    /// connection's remote address: the target's, or for a name the proxy resolves, the
+    /// proxy's. A proxied dial connects to the proxy and negotiates SOCKS5 first.
     fn dial(
         &mut self,
         sock: SocketAddr,
@@ -1856,12 +1983,24 @@ impl Node {
         c.expected_id = addr.expected_id;
         let unix = self.clock.unix(now);
         self.book.mark_attempt(&addr, unix);
+        let proxy = self.proxy_for(&addr);
+        if proxy.is_some() {
+            let target = match &addr.host {
+                Host::Ip(ip) => SocksTarget::Ip(SocketAddr::new(*ip, addr.port)),
+                Host::Onion(_) | Host::Domain(_) => SocksTarget::Domain {
+                    name: addr.host.to_string(),
+                    port: addr.port,
+                },
+            };
+            let creds = self.config.network.proxy_credentials();
+            c.socks = Some(Box::new(Socks5Client::new(target, creds)));
+        }
         c.dial_addr = Some(addr);
         self.move_state(&mut c, PeerState::Connecting);
         self.pool.insert(c);
         self.outputs.push_back(Output::Dial {
             conn: id,
-            addr: sock,
+            addr: proxy.unwrap_or(sock),
         });
         self.schedule(id);
     }
@@ -1963,6 +2102,12 @@ impl Node {
         let ids: BTreeSet<NodeId> = self.pool.iter().filter_map(|c| c.node_id()).collect();
         let me = self.node_id();
         let own = self.config.network.listen;
+        let (proxy, proxy_all) = (self.config.network.proxy, self.config.network.proxy_all);
+        let dialing: BTreeSet<PeerAddress> = self
+            .pool
+            .iter()
+            .filter_map(|c| c.dial_addr.as_ref().map(PeerAddress::without_id))
+            .collect();
         let bans = &self.bans;
         let picks = self
             .book
@@ -1975,6 +2120,10 @@ impl Node {
                     .is_some_and(|s| bans.check_ip(s.ip(), unix).is_some())
                     || match (&e.addr.host, e.addr.socket_addr()) {
                         (_, Some(s)) => busy.contains(&s) || s == own,
+                        // A name the proxy resolves (onion always, host names with proxy_all).
+                        _ if proxy.is_some() && (proxy_all || e.addr.is_onion()) => {
+                            dialing.contains(&e.addr.without_id())
+                        }
                         (Host::Domain(_), _) => {
                             resolving.contains(&e.addr.without_id().to_string())
                         }
@@ -2020,9 +2169,11 @@ impl Node {
         }
         let dialed = picks.len();
         for addr in picks {
-            match addr.socket_addr() {
-                Some(sock) => self.dial(sock, addr, Priority::Normal, None, now),
-                None => {
+            match (addr.socket_addr(), self.proxy_for(&addr)) {
+                (Some(sock), _) | (None, Some(sock)) => {
+                    self.dial(sock, addr, Priority::Normal, None, now)
+                }
+                (None, None) => {
                     let _ = self.resolve(addr, None, Priority::Normal, now);
                 }
             }
@@ -2852,6 +3003,7 @@ impl PeerError {
                 "ban"
             }
             PeerError::LowReputation { .. } => "low_reputation",
+            PeerError::Proxy(_) => "proxy",
         }
     }
 }

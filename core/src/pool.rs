@@ -74,6 +74,10 @@ pub(crate) struct Conn {
     pub timer_at: Option<Instant>,
     /// The book address this outbound connection dialed.
     pub dial_addr: Option<crate::addr::PeerAddress>,
+    /// For a dial through the SOCKS5 proxy: the negotiation (kept once done, as the mark of
+    /// a proxied connection). `remote` is then the target's socket address for an IP target,
+    /// the proxy's address for a `.onion` or host name.
+    pub socks: Option<Box<crate::socks5::Socks5Client>>,
     /// When we sent a `GetPeers` that is still unanswered.
     pub pex_asked: Option<Instant>,
     /// When to ask this (outbound) peer for addresses next.

@@ -20,11 +20,16 @@
 //! listens with a backlog of 0 and fills it, after which the kernel drops further SYNs, so a
 //! dial hangs until the core's `connection_timeout`. If the backlog cannot be observed full
 //! (another kernel), the test says so and passes without checking.
+//!
+//! The SOCKS5 tests run a real proxy, `microsocks` (Debian package `microsocks`, installed by
+//! `scripts/test.sh`), on a loopback port: [`Microsocks`] starts it and kills it on drop. Where
+//! the binary is missing the tests print `skipped: microsocks not installed` and pass.
 
 use qudag_peer::Config;
 use socket2::{Domain, Socket, Type};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[doc(hidden)]
 pub use qudag_peer;
@@ -93,6 +98,72 @@ impl BlackHole {
     }
 }
 
+/// A `microsocks` SOCKS5 proxy on a loopback port, killed when dropped.
+pub struct Microsocks {
+    /// Where the proxy listens (127.0.0.1).
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl Microsocks {
+    /// The address the proxy's outgoing connections come from (`microsocks -b`): a peer that
+    /// sees it knows the connection came through the proxy.
+    pub const OUTGOING: [u8; 4] = [127, 0, 0, 9];
+
+    /// Starts `microsocks` on a free loopback port, with username/password authentication
+    /// when `auth` is given, and waits (at most 5 s) until it accepts connections. `None`, with
+    /// a "skipped" line on stderr, when the binary is not installed.
+    pub fn start(auth: Option<(&str, &str)>) -> Option<Microsocks> {
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("local addr").port()
+        };
+        let outgoing = std::net::Ipv4Addr::from(Self::OUTGOING).to_string();
+        let mut cmd = Command::new("microsocks");
+        cmd.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-b", &outgoing]);
+        if let Some((user, pass)) = auth {
+            cmd.args(["-u", user, "-P", pass]);
+        }
+        let child = match cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                eprintln!("skipped: microsocks not installed (scripts/test.sh installs it)");
+                return None;
+            }
+            Err(e) => panic!("cannot start microsocks: {e}"),
+        };
+        let proxy = Microsocks {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        };
+        let start = Instant::now();
+        while TcpStream::connect_timeout(&proxy.addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "microsocks did not listen on {} within 5 s",
+                proxy.addr
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(proxy)
+    }
+}
+
+impl Drop for Microsocks {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A syntactically valid Tor v3 onion address (no such service is reachable here).
+pub const TEST_ONION: &str = "pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion:8000";
+
 /// Expands to a `conformance` module of tests for the adapter crate `adapter`.
 /// `block_on` runs a future to completion (bounded); `sleep` is the runtime's async sleep.
 #[macro_export]
@@ -107,8 +178,11 @@ macro_rules! conformance_suite {
             use $crate::conformance::qudag_peer::peer::{
                 Direction, DisconnectReason, PeerState, Priority,
             };
+            use $crate::conformance::qudag_peer::socks5::{ReplyCode, Socks5Error};
             use $crate::conformance::qudag_peer::{Config, NodeId};
-            use $crate::conformance::{closed_port, local_config, silent_peer, BlackHole};
+            use $crate::conformance::{
+                closed_port, local_config, silent_peer, BlackHole, Microsocks, TEST_ONION,
+            };
 
             fn node(i: u8, f: impl FnOnce(&mut Config)) -> NodeHandle {
                 let mut c = local_config(i);
@@ -363,6 +437,139 @@ macro_rules! conformance_suite {
                         Err(PeerError::ShuttingDown)
                     );
                     assert!(a.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn socks5_proxy_all_reaches_peer() {
+                let Some(proxy) = Microsocks::start(None) else {
+                    return;
+                };
+                $block_on(async {
+                    let b = node(1, |_| {});
+                    let a = node(0, |c| {
+                        c.network.proxy = Some(proxy.addr);
+                        c.network.proxy_all = true;
+                    });
+                    assert_eq!(add(&a, &b).await, Ok(b.node_id()));
+                    wait_connected(&a, &[b.node_id()]).await;
+                    wait_connected(&b, &[a.node_id()]).await;
+                    assert_eq!(a.peers().await[0].address, b.local_addr());
+                    // B sees the proxy's outgoing address: the bytes went through microsocks.
+                    let seen = b.peers().await[0].address.ip();
+                    assert_eq!(seen, std::net::IpAddr::from(Microsocks::OUTGOING));
+                    // Pings flow through the tunnel.
+                    let start = Instant::now();
+                    while a.peers().await[0].latency.is_none() {
+                        assert!(start.elapsed() < Duration::from_secs(5), "no latency");
+                        $sleep(Duration::from_millis(20)).await;
+                    }
+                    a.shutdown().await;
+                    b.shutdown().await;
+                });
+            }
+
+            #[test]
+            fn socks5_refused_target_is_a_clear_error() {
+                let Some(proxy) = Microsocks::start(None) else {
+                    return;
+                };
+                $block_on(async {
+                    let a = node(0, |c| {
+                        c.network.proxy = Some(proxy.addr);
+                        c.network.proxy_all = true;
+                    });
+                    let r = a
+                        .add_peer(&closed_port().to_string(), Priority::Normal)
+                        .await;
+                    let want = PeerError::Proxy(Socks5Error::Reply(ReplyCode::ConnectionRefused));
+                    assert_eq!(r, Err(want.clone()));
+                    assert!(want.to_string().contains("connection refused"), "{want}");
+                    assert!(a.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn socks5_onion_needs_a_proxy_and_goes_as_a_name() {
+                $block_on(async {
+                    // Without a proxy: refused at once, telling the operator what to set.
+                    let a = node(0, |_| {});
+                    let start = Instant::now();
+                    let r = a.add_peer(TEST_ONION, Priority::Normal).await;
+                    assert!(start.elapsed() < Duration::from_millis(500));
+                    let Err(e @ PeerError::ProxyRequired(_)) = r else {
+                        panic!("{r:?}")
+                    };
+                    assert!(e.to_string().contains("set network.proxy"), "{e}");
+                    a.shutdown().await;
+                });
+                let Some(proxy) = Microsocks::start(None) else {
+                    return;
+                };
+                $block_on(async {
+                    // With one: the name goes to the proxy (address type 0x03), which cannot
+                    // resolve it here and says so.
+                    let a = node(0, |c| {
+                        c.network.proxy = Some(proxy.addr);
+                        c.network.peers.connection_timeout = Duration::from_secs(15);
+                    });
+                    let r = a.add_peer(TEST_ONION, Priority::Normal).await;
+                    let Err(e @ PeerError::Proxy(Socks5Error::Reply(_))) = r else {
+                        panic!("{r:?}")
+                    };
+                    let text = e.to_string();
+                    assert!(
+                        text.starts_with("SOCKS5 proxy: the proxy could not connect: "),
+                        "{text}"
+                    );
+                    assert!(a.peers().await.is_empty());
+                });
+            }
+
+            #[test]
+            fn socks5_username_password() {
+                let Some(proxy) = Microsocks::start(Some(("qudag", "s3cret"))) else {
+                    return;
+                };
+                $block_on(async {
+                    let b = node(1, |_| {});
+                    let with = |user: &str, pass: &str| {
+                        let (user, pass) = (user.to_string(), pass.to_string());
+                        move |c: &mut Config| {
+                            c.network.proxy = Some(proxy.addr);
+                            c.network.proxy_all = true;
+                            c.network.proxy_username = Some(user);
+                            c.network.proxy_password = Some(pass);
+                        }
+                    };
+                    // No credentials: the proxy accepts no method we offer.
+                    let none = node(0, |c| {
+                        c.network.proxy = Some(proxy.addr);
+                        c.network.proxy_all = true;
+                    });
+                    let r = add(&none, &b).await;
+                    assert_eq!(
+                        r,
+                        Err(PeerError::Proxy(Socks5Error::NoAcceptableMethod {
+                            offered_auth: false
+                        }))
+                    );
+                    let text = r.unwrap_err().to_string();
+                    assert!(text.contains("set network.proxy_username"), "{text}");
+                    // Wrong password.
+                    let wrong = node(2, with("qudag", "wrong"));
+                    let r = add(&wrong, &b).await;
+                    assert!(
+                        matches!(r, Err(PeerError::Proxy(Socks5Error::AuthFailed(_)))),
+                        "{r:?}"
+                    );
+                    // Right password: through to the peer.
+                    let right = node(3, with("qudag", "s3cret"));
+                    assert_eq!(add(&right, &b).await, Ok(b.node_id()));
+                    wait_connected(&b, &[right.node_id()]).await;
+                    for h in [&none, &wrong, &right, &b] {
+                        h.shutdown().await;
+                    }
                 });
             }
         }
