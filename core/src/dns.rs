@@ -608,6 +608,17 @@ pub fn udp_route(
     Some((SocketAddr::new(ip, 0), server))
 }
 
+/// Whether an error from a DNS socket's receive is worth ignoring (the next datagram may still
+/// come): an ICMP error for an earlier send, or an interrupted call. Anything else ends the
+/// adapter's reader.
+pub fn transient_udp_error(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionRefused | ConnectionReset | Interrupted | WouldBlock
+    )
+}
+
 #[cfg(test)]
 mod resolv_conf_tests {
     use super::*;
