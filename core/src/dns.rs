@@ -546,3 +546,150 @@ pub fn txt_records_to_address_strings(records: &[String]) -> Vec<String> {
     }
     out
 }
+
+/// Where the system resolver's configuration lives; an adapter reads this file (the core never
+/// does) and hands its text to [`first_nameserver`].
+pub const RESOLV_CONF_PATH: &str = "/etc/resolv.conf";
+
+/// The DNS port, used for nameservers named without one.
+pub const DNS_PORT: u16 = 53;
+
+/// The first usable `nameserver` of a `resolv.conf` text, on port [`DNS_PORT`].
+///
+/// Comments (from `#` or `;` to the end of the line) and other options are ignored. An IPv6
+/// nameserver may carry a numeric zone (`fe80::1%2`); one with a named zone (`fe80::1%eth0`)
+/// is skipped, since turning an interface name into an index is I/O. `None` when no line
+/// names a usable nameserver (glibc would then try the local host; an adapter may do the same,
+/// or let the query time out).
+pub fn first_nameserver(resolv_conf_text: &str) -> Option<core::net::SocketAddr> {
+    use core::net::{SocketAddr, SocketAddrV6};
+    resolv_conf_text.lines().find_map(|line| {
+        let line = line.split(['#', ';']).next().unwrap_or("");
+        let mut words = line.split_whitespace();
+        if words.next() != Some("nameserver") {
+            return None;
+        }
+        let word = words.next()?;
+        let (addr, zone) = match word.split_once('%') {
+            Some((addr, zone)) => (addr, Some(zone.parse::<u32>().ok()?)),
+            None => (word, None),
+        };
+        match (addr.parse::<IpAddr>().ok()?, zone) {
+            (IpAddr::V6(ip), Some(scope)) => {
+                Some(SocketAddr::V6(SocketAddrV6::new(ip, DNS_PORT, 0, scope)))
+            }
+            (IpAddr::V4(_), Some(_)) => None,
+            (ip, None) => Some(SocketAddr::new(ip, DNS_PORT)),
+        }
+    })
+}
+
+/// Where an adapter sends an `Output::DnsQuery` datagram and which local address its UDP
+/// socket binds: `(bind, server)`. The server is the query's own, or else the first nameserver
+/// of the `resolv.conf` text that `read_resolv_conf` returns (only called then). The socket
+/// binds an ephemeral port on the unspecified address of the server's family, or on the
+/// loopback address for a loopback server. `None`: no server known, so the query is dropped
+/// (and times out in the core).
+pub fn udp_route(
+    server: Option<core::net::SocketAddr>,
+    read_resolv_conf: impl FnOnce() -> Option<String>,
+) -> Option<(core::net::SocketAddr, core::net::SocketAddr)> {
+    use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    let server = match server {
+        Some(s) => s,
+        None => first_nameserver(&read_resolv_conf()?)?,
+    };
+    let ip: IpAddr = match server.ip() {
+        IpAddr::V4(v4) if v4.is_loopback() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(v6) if v6.is_loopback() => Ipv6Addr::LOCALHOST.into(),
+        IpAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    };
+    Some((SocketAddr::new(ip, 0), server))
+}
+
+/// Whether an error from a DNS socket's receive is worth ignoring (the next datagram may still
+/// come): an ICMP error for an earlier send, or an interrupted call. Anything else ends the
+/// adapter's reader.
+pub fn transient_udp_error(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        kind,
+        ConnectionRefused | ConnectionReset | Interrupted | WouldBlock
+    )
+}
+
+#[cfg(test)]
+mod resolv_conf_tests {
+    use super::*;
+
+    fn sa(s: &str) -> core::net::SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn first_nameserver_skips_comments_and_options() {
+        let text = "# generated\n; nameserver 192.0.2.9\nsearch example.org\noptions ndots:2\n\
+                    nameserver   192.0.2.53  # primary\nnameserver 192.0.2.54\n";
+        assert_eq!(first_nameserver(text), Some(sa("192.0.2.53:53")));
+    }
+
+    #[test]
+    fn first_nameserver_ipv6_and_zones() {
+        assert_eq!(
+            first_nameserver("nameserver 2001:db8::1\n"),
+            Some(sa("[2001:db8::1]:53"))
+        );
+        let scoped = first_nameserver("nameserver fe80::1%3").unwrap();
+        assert_eq!(scoped, sa("[fe80::1%3]:53"));
+        // A named zone needs an interface lookup: skipped for the next line.
+        assert_eq!(
+            first_nameserver("nameserver fe80::1%eth0\nnameserver 192.0.2.1"),
+            Some(sa("192.0.2.1:53"))
+        );
+    }
+
+    #[test]
+    fn first_nameserver_none_when_nothing_usable() {
+        assert_eq!(first_nameserver(""), None);
+        assert_eq!(
+            first_nameserver("search example.org\n#nameserver 1.2.3.4"),
+            None
+        );
+        assert_eq!(first_nameserver("nameserver\nnameserver not-an-ip"), None);
+        assert_eq!(first_nameserver("nameservers 192.0.2.1"), None);
+        assert_eq!(first_nameserver("nameserver 192.0.2.1%2"), None);
+    }
+
+    #[test]
+    fn udp_route_binds_the_servers_family() {
+        let never = || -> Option<String> { panic!("resolv.conf read with a server given") };
+        assert_eq!(
+            udp_route(Some(sa("127.0.0.1:5353")), never),
+            Some((sa("127.0.0.1:0"), sa("127.0.0.1:5353")))
+        );
+        assert_eq!(
+            udp_route(Some(sa("192.0.2.53:53")), never),
+            Some((sa("0.0.0.0:0"), sa("192.0.2.53:53")))
+        );
+        assert_eq!(
+            udp_route(Some(sa("[::1]:53")), never),
+            Some((sa("[::1]:0"), sa("[::1]:53")))
+        );
+        assert_eq!(
+            udp_route(Some(sa("[2001:db8::1]:53")), never),
+            Some((sa("[::]:0"), sa("[2001:db8::1]:53")))
+        );
+    }
+
+    #[test]
+    fn udp_route_falls_back_to_resolv_conf() {
+        let conf = || Some("nameserver 10.255.255.53\n".to_string());
+        assert_eq!(
+            udp_route(None, conf),
+            Some((sa("0.0.0.0:0"), sa("10.255.255.53:53")))
+        );
+        assert_eq!(udp_route(None, || None), None);
+        assert_eq!(udp_route(None, || Some("search x".into())), None);
+    }
+}

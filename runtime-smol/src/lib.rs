@@ -50,7 +50,7 @@ use rand_core::{OsRng, TryRngCore};
 use smol::Task;
 use std::collections::HashMap;
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -81,6 +81,8 @@ enum Io {
     ConnectFailed(ConnId, IoFailure),
     Data(ConnId, Vec<u8>),
     Closed(ConnId, IoFailure),
+    /// A datagram on a DNS socket.
+    Dns(Vec<u8>),
 }
 
 /// What woke the driver.
@@ -123,6 +125,7 @@ pub fn spawn(mut config: Config, identity: Identity) -> io::Result<NodeHandle> {
         events,
         writers: HashMap::new(),
         tasks: HashMap::new(),
+        dns: HashMap::new(),
         requests: HashMap::new(),
         stopping: Vec::new(),
         stop_at: None,
@@ -285,6 +288,8 @@ struct Driver {
     writers: HashMap<ConnId, Sender<Vec<u8>>>,
     /// Per connection: its dial task while connecting, then its reader task (drop = cancel).
     tasks: HashMap<ConnId, Task<()>>,
+    /// Per local address: a UDP socket for DNS queries and its reader task (drop = cancel).
+    dns: HashMap<SocketAddr, (Arc<Async<UdpSocket>>, Task<()>)>,
     requests: HashMap<RequestId, Reply<Result<Event, PeerError>>>,
     stopping: Vec<Reply<()>>,
     stop_at: Option<Instant>,
@@ -334,6 +339,7 @@ impl Driver {
             }
         }
         self.tasks.clear();
+        self.dns.clear();
         self.writers.clear();
         for reply in self.stopping.drain(..) {
             let _ = reply.try_send(());
@@ -363,11 +369,44 @@ impl Driver {
                     self.writers.remove(&conn);
                     self.tasks.remove(&conn);
                 }
+                Output::DnsQuery { server, bytes, .. } => {
+                    let conf = || std::fs::read_to_string(qudag_peer::dns::RESOLV_CONF_PATH).ok();
+                    if let Some((bind, server)) = qudag_peer::dns::udp_route(server, conf) {
+                        self.send_dns(bind, server, &bytes);
+                    }
+                }
                 Output::Event(event) => self.on_event(event),
                 Output::Timeout { at, .. } => return at,
                 _ => {}
             }
         }
+    }
+
+    /// Sends a DNS query from the UDP socket bound to `bind` (opened, with a reader task that
+    /// feeds every datagram back, on first use). A failed send is dropped: the core retries.
+    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
+        if !self.dns.contains_key(&bind) {
+            let Ok(socket) = Async::<UdpSocket>::bind(bind) else {
+                return;
+            };
+            let (socket, io) = (Arc::new(socket), self.io.clone());
+            let rd = socket.clone();
+            let reader = smol::spawn(async move {
+                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
+                loop {
+                    let msg = match rd.recv(&mut buf).await {
+                        Ok(n) => Io::Dns(buf[..n].to_vec()),
+                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
+                        Err(_) => return,
+                    };
+                    if io.try_send(msg).is_err() {
+                        return;
+                    }
+                }
+            });
+            self.dns.insert(bind, (socket, reader));
+        }
+        let _ = self.dns[&bind].0.get_ref().send_to(bytes, server);
     }
 
     fn on_event(&mut self, event: Event) {
@@ -453,6 +492,9 @@ impl Driver {
                     self.node.handle_input(Input::Closed { conn, cause, now });
                 }
             }
+            Io::Dns(data) => self
+                .node
+                .handle_input(Input::DnsResponse { data: &data, now }),
         }
     }
 

@@ -16,3 +16,5 @@ async fn sleep(d: Duration) {
 }
 
 qudag_peer_tests::conformance_suite!(adapter: qudag_peer_smol, block_on: block_on, sleep: sleep);
+
+qudag_peer_tests::dnsmasq_conformance!(adapter: qudag_peer_smol, block_on: block_on, sleep: sleep);

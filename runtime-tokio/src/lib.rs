@@ -41,9 +41,10 @@ use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -72,6 +73,8 @@ enum Io {
     ConnectFailed(ConnId, IoFailure),
     Data(ConnId, Vec<u8>),
     Closed(ConnId, IoFailure),
+    /// A datagram on a DNS socket.
+    Dns(Vec<u8>),
 }
 
 /// Starts a node: binds `config.network.listen` (port 0 picks a free port, which is then the
@@ -106,6 +109,7 @@ pub fn spawn(mut config: Config, identity: Identity) -> io::Result<NodeHandle> {
         events,
         writers: HashMap::new(),
         tasks: HashMap::new(),
+        dns: HashMap::new(),
         requests: HashMap::new(),
         stopping: Vec::new(),
         stop_at: None,
@@ -269,6 +273,8 @@ struct Driver {
     writers: HashMap<ConnId, mpsc::UnboundedSender<Vec<u8>>>,
     /// Per connection: its dial task while connecting, then its reader task.
     tasks: HashMap<ConnId, JoinHandle<()>>,
+    /// Per local address: a UDP socket for DNS queries and its reader task.
+    dns: HashMap<SocketAddr, (Arc<UdpSocket>, JoinHandle<()>)>,
     requests: HashMap<RequestId, oneshot::Sender<Result<Event, PeerError>>>,
     stopping: Vec<oneshot::Sender<()>>,
     stop_at: Option<Instant>,
@@ -311,7 +317,8 @@ impl Driver {
                 }
             }
         }
-        for (_, task) in self.tasks.drain() {
+        let dns = self.dns.drain().map(|(_, (_, task))| task);
+        for task in self.tasks.drain().map(|(_, task)| task).chain(dns) {
             task.abort();
         }
         self.writers.clear();
@@ -345,11 +352,47 @@ impl Driver {
                         task.abort();
                     }
                 }
+                Output::DnsQuery { server, bytes, .. } => {
+                    let conf = || std::fs::read_to_string(qudag_peer::dns::RESOLV_CONF_PATH).ok();
+                    if let Some((bind, server)) = qudag_peer::dns::udp_route(server, conf) {
+                        self.send_dns(bind, server, &bytes);
+                    }
+                }
                 Output::Event(event) => self.on_event(event),
                 Output::Timeout { at, .. } => return at,
                 _ => {}
             }
         }
+    }
+
+    /// Sends a DNS query from the UDP socket bound to `bind` (opened, with a reader task that
+    /// feeds every datagram back, on first use). A failed send is dropped: the core retries.
+    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
+        if !self.dns.contains_key(&bind) {
+            let Ok(socket) = std::net::UdpSocket::bind(bind)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(UdpSocket::from_std)
+            else {
+                return;
+            };
+            let (socket, io) = (Arc::new(socket), self.io.clone());
+            let rd = socket.clone();
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
+                loop {
+                    let msg = match rd.recv(&mut buf).await {
+                        Ok(n) => Io::Dns(buf[..n].to_vec()),
+                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
+                        Err(_) => return,
+                    };
+                    if io.send(msg).is_err() {
+                        return;
+                    }
+                }
+            });
+            self.dns.insert(bind, (socket, reader));
+        }
+        let _ = self.dns[&bind].0.try_send_to(bytes, server);
     }
 
     fn on_event(&mut self, event: Event) {
@@ -436,6 +479,9 @@ impl Driver {
                     self.node.handle_input(Input::Closed { conn, cause, now });
                 }
             }
+            Io::Dns(data) => self
+                .node
+                .handle_input(Input::DnsResponse { data: &data, now }),
         }
     }
 

@@ -17,3 +17,9 @@ qudag_peer_tests::conformance_suite!(
     block_on: block_on,
     sleep: tokio::time::sleep,
 );
+
+qudag_peer_tests::dnsmasq_conformance!(
+    adapter: qudag_peer_tokio,
+    block_on: block_on,
+    sleep: tokio::time::sleep,
+);

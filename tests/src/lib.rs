@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+pub mod dnsmasq;
 pub mod keys;
 pub mod sim;
 
