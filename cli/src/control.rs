@@ -44,6 +44,8 @@ pub enum Command {
     PeerList,
     /// The ban list (`render::BanView`s).
     BanList,
+    /// The address book (`render::KnownView`s).
+    KnownList,
     /// Dial and wait for the handshake.
     PeerAdd {
         /// Any address format of spec 3.2.
@@ -165,13 +167,16 @@ pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Resp
         }
         _ => format!("control socket {}: {e}", path.display()),
     };
-    stream.write_all(line.as_bytes()).map_err(io_err)?;
+    // The node may answer (a refusal) and close before reading the request: read the answer
+    // even when the write failed.
+    let written = stream.write_all(line.as_bytes());
     let mut answer = String::new();
-    BufReader::new(&stream)
+    let read = BufReader::new(&stream)
         .take(16 * 1024 * 1024)
-        .read_line(&mut answer)
-        .map_err(io_err)?;
+        .read_line(&mut answer);
     if answer.trim().is_empty() {
+        written.map_err(io_err)?;
+        read.map_err(io_err)?;
         return Err("the node closed the control connection without answering".into());
     }
     let response: Response = serde_json::from_str(&answer)

@@ -5,7 +5,7 @@
 
 use crate::control::{self, Command, Response, MAX_REQUEST_LEN, PROTOCOL_VERSION};
 use crate::db::Store;
-use crate::render::{BanView, PeerView, StatusView};
+use crate::render::{BanView, KnownView, PeerView, StatusView};
 use crate::util;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
 use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
@@ -492,6 +492,18 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
         Command::BanList => {
             let bans = h.with_node(|n, now| n.bans(now)).await.map_err(gone)?;
             json(&bans.iter().map(BanView::from_ban).collect::<Vec<_>>())
+        }
+        Command::KnownList => {
+            let known = h
+                .with_node(|n, _| {
+                    n.address_book()
+                        .iter()
+                        .map(KnownView::from_entry)
+                        .collect::<Vec<_>>()
+                })
+                .await
+                .map_err(gone)?;
+            json(&known)
         }
         Command::PeerAdd { address, priority } => match h.add_peer(&address, priority).await {
             Ok(id) => {

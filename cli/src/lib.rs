@@ -101,12 +101,12 @@ pub enum Cmd {
 /// `qudag peer …`.
 #[derive(Debug, Subcommand)]
 pub enum PeerCmd {
-    /// List peers (spec 2.2 table, or JSON)
+    /// List peers, bans or known addresses (table or JSON)
     List {
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
-        /// Which peers: connected, all live connections, or the ban list
+        /// Which peers: connected, all live connections, the ban list, or every known address
         #[arg(long, value_enum, default_value_t = Filter::All)]
         filter: Filter,
     },
@@ -287,6 +287,15 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
         PeerCmd::List { format, filter } => (
             format,
             (|| {
+                if filter == Filter::Known {
+                    let known: Vec<render::KnownView> =
+                        decode(request(data_dir, Command::KnownList, CALL_TIMEOUT)?)?;
+                    match format {
+                        Format::Json => print_json(&render::known_json(&known)),
+                        Format::Table => print!("{}", render::known_table(&known)),
+                    }
+                    return Ok(());
+                }
                 if filter == Filter::Banned {
                     let bans: Vec<BanView> =
                         decode(request(data_dir, Command::BanList, CALL_TIMEOUT)?)?;

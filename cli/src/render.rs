@@ -109,6 +109,8 @@ pub enum Filter {
     All,
     /// The ban list.
     Banned,
+    /// The address book: every known address, connected or not.
+    Known,
 }
 
 /// The peers a filter keeps.
@@ -119,7 +121,7 @@ pub fn filter_peers(peers: Vec<PeerView>, filter: Filter) -> Vec<PeerView> {
             .into_iter()
             .filter(|p| p.status == "connected")
             .collect(),
-        Filter::Banned => Vec::new(),
+        Filter::Banned | Filter::Known => Vec::new(),
     }
 }
 
@@ -473,4 +475,80 @@ pub fn info_text(info: &serde_json::Value) -> String {
         );
     }
     out
+}
+
+/// One address-book entry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KnownView {
+    /// The address (with a pinned id if it came with one).
+    pub address: String,
+    /// The node id proven there, if any.
+    pub node_id: Option<String>,
+    /// Where it was learned: `config`, `bootstrap`, `dns_seed`, `pex`, `operator`.
+    pub source: String,
+    /// When it was first learned (RFC 3339).
+    pub first_seen: String,
+    /// When a dial last completed a handshake (RFC 3339).
+    pub last_success: Option<String>,
+    /// Consecutive failed dials.
+    pub failures: u32,
+}
+
+impl KnownView {
+    /// The view of an address-book record.
+    pub fn from_entry(e: &qudag_peer::addrbook::Entry) -> KnownView {
+        let source = serde_json::to_value(&e.source)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "unknown".into());
+        KnownView {
+            address: e.addr.to_string(),
+            node_id: e.node_id.map(|n| n.to_hex()),
+            source,
+            first_seen: rfc3339(e.first_seen.0),
+            last_success: e.last_success.map(|t| rfc3339(t.0)),
+            failures: e.failures,
+        }
+    }
+}
+
+/// The address book as a table.
+pub fn known_table(known: &[KnownView]) -> String {
+    let mut out = String::new();
+    let aw = known
+        .iter()
+        .map(|k| k.address.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let _ = writeln!(
+        out,
+        "{:<aw$}  {:<11}  {:<9}  {:<20}  Failures",
+        "Address", "Peer ID", "Source", "Last success"
+    );
+    let _ = writeln!(out, "{}", "─".repeat(aw + 2 + 11 + 2 + 9 + 2 + 20 + 2 + 8));
+    for k in known {
+        let id = k.node_id.as_deref().map_or_else(
+            || "-".to_string(),
+            |i| format!("{}...", &i[..8.min(i.len())]),
+        );
+        let _ = writeln!(
+            out,
+            "{:<aw$}  {:<11}  {:<9}  {:<20}  {}",
+            k.address,
+            id,
+            k.source,
+            k.last_success.as_deref().unwrap_or("-"),
+            k.failures
+        );
+    }
+    if known.is_empty() {
+        let _ = writeln!(out, "(no known addresses)");
+    }
+    out
+}
+
+/// The address book as JSON.
+pub fn known_json(known: &[KnownView]) -> serde_json::Value {
+    serde_json::json!({ "version": JSON_SCHEMA_VERSION, "known": known, "summary": { "total_known": known.len() } })
 }
