@@ -41,7 +41,7 @@ use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, FutureExt};
 use qudag_peer::bans::Ban;
-use qudag_peer::node::{IoFailure, PeerError};
+use qudag_peer::node::{DurableState, IoFailure, PeerError};
 use qudag_peer::peer::{PeerInfo, Priority};
 use qudag_peer::reputation::{Report, ReputationScore};
 use qudag_peer::UnixMillis;
@@ -97,7 +97,17 @@ enum Wake {
 /// advertised one) and spawns its driver with `smol::spawn`; callable from any thread, in or
 /// out of an async context. The driver runs until [`NodeHandle::shutdown`] or until every
 /// handle is dropped (which shuts down the same way).
-pub fn spawn(mut config: Config, identity: Identity) -> io::Result<NodeHandle> {
+pub fn spawn(config: Config, identity: Identity) -> io::Result<NodeHandle> {
+    spawn_with(config, identity, None)
+}
+
+/// [`spawn`], restoring saved records (`Node::restore`) right after the node is created, so
+/// known addresses, reputation and bans are in force before it dials or accepts anyone.
+pub fn spawn_with(
+    mut config: Config,
+    identity: Identity,
+    state: Option<DurableState>,
+) -> io::Result<NodeHandle> {
     let listener = Async::new(TcpListener::bind(config.network.listen)?)?;
     let local_addr = listener.get_ref().local_addr()?;
     config.network.listen = local_addr;
@@ -106,7 +116,11 @@ pub fn spawn(mut config: Config, identity: Identity) -> io::Result<NodeHandle> {
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let node = Node::new(config, identity, seed, Instant::now(), UnixMillis(unix));
+    let now = Instant::now();
+    let mut node = Node::new(config, identity, seed, now, UnixMillis(unix));
+    if let Some(state) = state {
+        node.restore(state, now);
+    }
     let node_id = node.node_id();
     let (cmds, cmd_rx) = async_channel::unbounded();
     let (io, io_rx) = async_channel::unbounded();

@@ -32,7 +32,7 @@
 #![warn(missing_docs)]
 
 use qudag_peer::bans::Ban;
-use qudag_peer::node::{IoFailure, PeerError};
+use qudag_peer::node::{DurableState, IoFailure, PeerError};
 use qudag_peer::peer::{PeerInfo, Priority};
 use qudag_peer::reputation::{Report, ReputationScore};
 use qudag_peer::UnixMillis;
@@ -81,7 +81,17 @@ enum Io {
 /// advertised one) and spawns its driver with `tokio::spawn`, so call it inside a runtime.
 /// The driver runs until [`NodeHandle::shutdown`] or until every handle is dropped (which
 /// shuts down the same way).
-pub fn spawn(mut config: Config, identity: Identity) -> io::Result<NodeHandle> {
+pub fn spawn(config: Config, identity: Identity) -> io::Result<NodeHandle> {
+    spawn_with(config, identity, None)
+}
+
+/// [`spawn`], restoring saved records (`Node::restore`) right after the node is created, so
+/// known addresses, reputation and bans are in force before it dials or accepts anyone.
+pub fn spawn_with(
+    mut config: Config,
+    identity: Identity,
+    state: Option<DurableState>,
+) -> io::Result<NodeHandle> {
     let listener = std::net::TcpListener::bind(config.network.listen)?;
     listener.set_nonblocking(true)?;
     let listener = TcpListener::from_std(listener)?;
@@ -92,7 +102,11 @@ pub fn spawn(mut config: Config, identity: Identity) -> io::Result<NodeHandle> {
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let node = Node::new(config, identity, seed, Instant::now(), UnixMillis(unix));
+    let now = Instant::now();
+    let mut node = Node::new(config, identity, seed, now, UnixMillis(unix));
+    if let Some(state) = state {
+        node.restore(state, now);
+    }
     let node_id = node.node_id();
     let (cmds, cmd_rx) = mpsc::unbounded_channel();
     let (io, io_rx) = mpsc::unbounded_channel();

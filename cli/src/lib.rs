@@ -1,0 +1,438 @@
+//! # qudag-cli: the `qudag` node and operator commands
+//!
+//! `qudag start` runs a node in the foreground; the other commands talk to it over the control
+//! socket in its data directory (see [`control`]). `qudag testnet` runs a whole local network
+//! in one process. The command reference, the JSON schema and the exit codes are in
+//! `docs/CLI.md`.
+//!
+//! Exit codes: 0 success, 1 an operational error (one line on stderr, or a JSON error document
+//! on stdout with `--format json`), 2 a usage error (clap's message and help).
+#![warn(missing_docs)]
+
+pub mod control;
+pub mod daemon;
+pub mod db;
+pub mod render;
+pub mod testnet;
+pub mod util;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use control::Command;
+use qudag_peer::peer::Priority;
+use render::{BanView, Filter, PeerView, StatusView, Style};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long a client waits for most answers.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long `peer add` waits (connect and handshake timeouts, DNS, with margin).
+pub const ADD_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The `qudag` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "qudag",
+    version,
+    about = "QuDAG peer node and operator commands",
+    long_about = "QuDAG peer node and operator commands.\n\n`qudag start` runs a node; the other commands talk to it through the control socket in its data directory. `qudag testnet` runs a local network in one process.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Data directory: identity key, peer database, control socket, config.toml [default: ~/.qudag]
+    #[arg(long, global = true, env = "QUDAG_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Cmd,
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    #[value(alias = "text")]
+    Table,
+    /// JSON (schema in docs/CLI.md).
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run a node in the foreground (logs to stderr; RUST_LOG filters them)
+    Start {
+        /// Configuration file [default: config.toml in the data dir, if present]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to listen on and advertise (overrides network.listen)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Bootstrap node to dial at start (repeatable; replaces network.peers.bootstrap_nodes)
+        #[arg(long, value_name = "ADDR")]
+        bootstrap: Vec<String>,
+        /// Use neither the built-in bootstrap nodes nor the built-in DNS seeds
+        #[arg(long)]
+        no_default_bootstrap: bool,
+    },
+    /// List, add, remove, ban and inspect peers of the running node
+    #[command(subcommand)]
+    Peer(PeerCmd),
+    /// Show the running node's id, listen address, peer counts and uptime
+    Status {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Stop the running node gracefully (disconnects peers, saves the peer database)
+    Stop,
+    /// Run N nodes on loopback in this process and watch them find each other
+    Testnet {
+        /// Number of nodes (2 to 100)
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=100))]
+        nodes: u16,
+        /// Stop after this long (e.g. 30s, 5m) instead of waiting for Ctrl-C
+        #[arg(long, value_name = "DURATION", value_parser = util::parse_duration)]
+        duration: Option<Duration>,
+    },
+}
+
+/// `qudag peer …`.
+#[derive(Debug, Subcommand)]
+pub enum PeerCmd {
+    /// List peers, bans or known addresses (table or JSON)
+    List {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Which peers: connected, all live connections, the ban list, or every known address
+        #[arg(long, value_enum, default_value_t = Filter::All)]
+        filter: Filter,
+    },
+    /// Connect to a peer and wait for the handshake
+    Add {
+        /// 1.2.3.4:8000, [2001:db8::1]:8000, host:8000, name.onion:8000 or quantum://<node-id>@host[:port]
+        address: String,
+        /// Eviction priority
+        #[arg(long, value_enum, default_value_t = PriorityArg::Normal)]
+        priority: PriorityArg,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Disconnect a peer gracefully
+    Remove {
+        /// The peer's address, node id or unique node-id prefix (8+ hex characters)
+        target: String,
+        /// Also ban the peer's node id (or its IP before the handshake)
+        #[arg(long)]
+        ban: bool,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Ban a node id, an IP address or a CIDR subnet (disconnects it; refuses it both ways)
+    Ban {
+        /// Node id (64 hex characters), IP address, or subnet like 10.0.0.0/8
+        target: String,
+        /// How long (e.g. 90s, 10m, 2h, 7d, 1w) [default: permanently]
+        #[arg(long = "for", value_name = "DURATION", value_parser = util::parse_duration)]
+        duration: Option<Duration>,
+        /// Why, for the ban list
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        reason: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Lift a ban
+    Unban {
+        /// The target as banned (node id, IP address or subnet)
+        target: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Everything known about one peer: connection, reputation components, recent history
+    Info {
+        /// Node id, unique node-id prefix, or address
+        target: String,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// `--priority`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PriorityArg {
+    /// Never evicted; may evict a low-priority inbound peer when full
+    High,
+    /// The default
+    Normal,
+    /// Evicted first
+    Low,
+}
+
+impl From<PriorityArg> for Priority {
+    fn from(p: PriorityArg) -> Priority {
+        match p {
+            PriorityArg::High => Priority::High,
+            PriorityArg::Normal => Priority::Normal,
+            PriorityArg::Low => Priority::Low,
+        }
+    }
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data_dir = util::data_dir(cli.data_dir.as_deref());
+    let (format, result) = run(cli.command, &data_dir);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::json!({
+                        "version": render::JSON_SCHEMA_VERSION,
+                        "error": { "message": message },
+                    })
+                ),
+                Format::Table => eprintln!("error: {message}"),
+            }
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), String>) {
+    match command {
+        Cmd::Start {
+            config,
+            listen,
+            bootstrap,
+            no_default_bootstrap,
+        } => {
+            let opts = daemon::StartOptions {
+                config,
+                listen,
+                bootstrap,
+                no_default_bootstrap,
+            };
+            (Format::Table, daemon::run(data_dir, &opts))
+        }
+        Cmd::Testnet { nodes, duration } => {
+            (Format::Table, testnet::run(usize::from(nodes), duration))
+        }
+        Cmd::Status { format } => (format, status(data_dir, format)),
+        Cmd::Stop => (
+            Format::Table,
+            request(data_dir, Command::Stop, CALL_TIMEOUT).map(|_| {
+                println!("stopping the node for data dir {}", data_dir.display());
+            }),
+        ),
+        Cmd::Peer(p) => peer(p, data_dir),
+    }
+}
+
+/// Sends a command; the result on success, the node's error line otherwise.
+fn request(
+    data_dir: &Path,
+    command: Command,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let r = control::call(data_dir, command, timeout)?;
+    if r.ok {
+        Ok(r.result.unwrap_or_default())
+    } else {
+        Err(r
+            .error
+            .unwrap_or_else(|| "the node reported an error".into()))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+    serde_json::from_value(v)
+        .map_err(|e| format!("the node sent an answer this client does not understand: {e}"))
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
+}
+
+fn status(data_dir: &Path, format: Format) -> Result<(), String> {
+    let s: StatusView = decode(request(data_dir, Command::Status, CALL_TIMEOUT)?)?;
+    match format {
+        Format::Json => {
+            let mut v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
+            v["version"] = render::JSON_SCHEMA_VERSION.into();
+            print_json(&v);
+        }
+        Format::Table => print!("{}", render::status_text(&s)),
+    }
+    Ok(())
+}
+
+fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
+    let style = Style {
+        color: util::color_stdout(),
+    };
+    match cmd {
+        PeerCmd::List { format, filter } => (
+            format,
+            (|| {
+                if filter == Filter::Known {
+                    let known: Vec<render::KnownView> =
+                        decode(request(data_dir, Command::KnownList, CALL_TIMEOUT)?)?;
+                    match format {
+                        Format::Json => print_json(&render::known_json(&known)),
+                        Format::Table => print!("{}", render::known_table(&known)),
+                    }
+                    return Ok(());
+                }
+                if filter == Filter::Banned {
+                    let bans: Vec<BanView> =
+                        decode(request(data_dir, Command::BanList, CALL_TIMEOUT)?)?;
+                    match format {
+                        Format::Json => print_json(&render::ban_json(&bans)),
+                        Format::Table => print!("{}", render::ban_table(&bans)),
+                    }
+                    return Ok(());
+                }
+                let peers: Vec<PeerView> =
+                    decode(request(data_dir, Command::PeerList, CALL_TIMEOUT)?)?;
+                let peers = render::filter_peers(peers, filter);
+                match format {
+                    Format::Json => print_json(&render::peer_json(&peers)),
+                    Format::Table => print!("{}", render::peer_table(&peers, style)),
+                }
+                Ok(())
+            })(),
+        ),
+        PeerCmd::Add {
+            address,
+            priority,
+            format,
+        } => (
+            format,
+            (|| {
+                let command = Command::PeerAdd {
+                    address: address.clone(),
+                    priority: priority.into(),
+                };
+                let r = request(data_dir, command, ADD_TIMEOUT)?;
+                match format {
+                    Format::Json => print_json(&with_version(r)),
+                    Format::Table => println!(
+                        "Peer {address} added successfully (peer id {})",
+                        r["peer_id"].as_str().unwrap_or("?")
+                    ),
+                }
+                Ok(())
+            })(),
+        ),
+        PeerCmd::Remove {
+            target,
+            ban,
+            format,
+        } => (
+            format,
+            (|| {
+                let command = Command::PeerRemove {
+                    target: target.clone(),
+                    ban,
+                };
+                let r = request(data_dir, command, CALL_TIMEOUT)?;
+                match format {
+                    Format::Json => print_json(&with_version(r)),
+                    Format::Table => {
+                        let id = r["peer_id"]
+                            .as_str()
+                            .map_or_else(String::new, |i| format!(" (peer id {i})"));
+                        if ban {
+                            println!("Peer {target}{id} removed and banned");
+                        } else {
+                            println!("Peer {target}{id} removed");
+                        }
+                    }
+                }
+                Ok(())
+            })(),
+        ),
+        PeerCmd::Ban {
+            target,
+            duration,
+            reason,
+            format,
+        } => (
+            format,
+            (|| {
+                let command = Command::PeerBan {
+                    target: target.clone(),
+                    duration_secs: duration.map(|d| d.as_secs()),
+                    reason,
+                };
+                let r = request(data_dir, command, CALL_TIMEOUT)?;
+                match format {
+                    Format::Json => print_json(&with_version(r)),
+                    Format::Table => {
+                        let b: BanView = decode(r)?;
+                        let until = match (&b.expires, duration) {
+                            (Some(e), Some(d)) => {
+                                format!("for {} (until {e})", util::format_duration(d))
+                            }
+                            (Some(e), None) => format!("until {e}"),
+                            (None, _) => "permanently".to_string(),
+                        };
+                        println!("banned {} {until}: {}", b.target, b.reason);
+                    }
+                }
+                Ok(())
+            })(),
+        ),
+        PeerCmd::Unban { target, format } => (
+            format,
+            (|| {
+                let r = request(
+                    data_dir,
+                    Command::PeerUnban {
+                        target: target.clone(),
+                    },
+                    CALL_TIMEOUT,
+                )?;
+                match format {
+                    Format::Json => print_json(&with_version(r)),
+                    Format::Table => {
+                        let b: BanView = decode(r)?;
+                        println!("unbanned {}", b.target);
+                    }
+                }
+                Ok(())
+            })(),
+        ),
+        PeerCmd::Info { target, format } => (
+            format,
+            (|| {
+                let r = request(data_dir, Command::PeerInfo { target }, CALL_TIMEOUT)?;
+                match format {
+                    Format::Json => print_json(&r),
+                    Format::Table => print!("{}", render::info_text(&r)),
+                }
+                Ok(())
+            })(),
+        ),
+    }
+}
+
+fn with_version(mut v: serde_json::Value) -> serde_json::Value {
+    if let serde_json::Value::Object(m) = &mut v {
+        m.insert("version".into(), render::JSON_SCHEMA_VERSION.into());
+    }
+    v
+}
