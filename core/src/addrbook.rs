@@ -350,7 +350,22 @@ impl AddrBook {
         used_groups: &BTreeSet<NetGroup>,
         skip: impl Fn(&Entry) -> bool,
     ) -> Vec<PeerAddress> {
-        self.select_inner(n, now, rng, used_groups, skip, false)
+        self.select_inner(n, now, rng, used_groups, skip, |_| true, false)
+    }
+
+    /// Like [`AddrBook::select`], drawing from entries that satisfy `prefer` before the others
+    /// (within the proven and the untried alike). The node prefers untried addresses whose
+    /// source is still connected: the leftovers of peers that lied and left sink to the bottom.
+    pub fn select_preferring(
+        &self,
+        n: usize,
+        now: UnixMillis,
+        rng: &mut Rng,
+        used_groups: &BTreeSet<NetGroup>,
+        skip: impl Fn(&Entry) -> bool,
+        prefer: impl Fn(&Entry) -> bool,
+    ) -> Vec<PeerAddress> {
+        self.select_inner(n, now, rng, used_groups, skip, prefer, false)
     }
 
     /// Like [`AddrBook::select`], but only proven addresses, and ignoring their back-off: the
@@ -364,7 +379,7 @@ impl AddrBook {
         used_groups: &BTreeSet<NetGroup>,
         skip: impl Fn(&Entry) -> bool,
     ) -> Vec<PeerAddress> {
-        self.select_inner(n, now, rng, used_groups, skip, true)
+        self.select_inner(n, now, rng, used_groups, skip, |_| true, true)
     }
 
     fn select_inner(
@@ -374,21 +389,42 @@ impl AddrBook {
         rng: &mut Rng,
         used_groups: &BTreeSet<NetGroup>,
         skip: impl Fn(&Entry) -> bool,
+        prefer: impl Fn(&Entry) -> bool,
         last_resort: bool,
     ) -> Vec<PeerAddress> {
         let mut proven: Vec<usize> = Vec::new();
         let mut fresh: Vec<usize> = Vec::new();
+        let (mut proven_later, mut fresh_later): (Vec<usize>, Vec<usize>) =
+            (Vec::new(), Vec::new());
         for (i, e) in self.entries.iter().enumerate() {
             let waiting = e.retry_at() > now;
             if skip(e) || (last_resort && !e.proven()) || (!last_resort && waiting) {
                 continue;
             }
-            if e.proven() {
-                proven.push(i);
-            } else {
-                fresh.push(i);
+            match (e.proven(), prefer(e)) {
+                (true, true) => proven.push(i),
+                (true, false) => proven_later.push(i),
+                (false, true) => fresh.push(i),
+                (false, false) => fresh_later.push(i),
             }
         }
+        let mut out = self.draw(n, rng, used_groups, proven, fresh);
+        if out.len() < n {
+            let mut used: BTreeSet<NetGroup> = used_groups.clone();
+            used.extend(out.iter().map(|a| a.netgroup()));
+            out.extend(self.draw(n - out.len(), rng, &used, proven_later, fresh_later));
+        }
+        out
+    }
+
+    fn draw(
+        &self,
+        n: usize,
+        rng: &mut Rng,
+        used_groups: &BTreeSet<NetGroup>,
+        mut proven: Vec<usize>,
+        mut fresh: Vec<usize>,
+    ) -> Vec<PeerAddress> {
         let mut groups = used_groups.clone();
         let mut out = Vec::new();
         while out.len() < n && !(proven.is_empty() && fresh.is_empty()) {

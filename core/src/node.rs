@@ -55,6 +55,9 @@ pub const AUTO_BAN_SPIKE_PERCENT: usize = 25;
 /// ...and more than this many bans happened in the window.
 pub const AUTO_BAN_SPIKE_MIN: usize = 3;
 
+/// Dials a node below `min_connections` keeps in flight beyond its shortfall.
+pub const DIAL_SPARE: usize = 2;
+
 /// `GetPeers` requests a peer may make in a burst.
 pub const PEX_BURST: u32 = 3;
 
@@ -2073,9 +2076,20 @@ impl Node {
             .filter(|c| c.direction == Direction::Outbound)
             .count()
             + resolving.len();
-        let need = min.saturating_sub(outbound);
-        if need == 0 {
+        let connected_out = self
+            .pool
+            .iter()
+            .filter(|c| c.direction == Direction::Outbound && c.state == PeerState::Connected)
+            .count();
+        let short = min.saturating_sub(connected_out);
+        if short == 0 {
             self.last_step = None;
+            return;
+        }
+        // Keep a few more dials in flight than the shortfall: after a fault many known
+        // addresses are dead and each costs a whole connect timeout to find out.
+        let need = (short + DIAL_SPARE).saturating_sub(outbound - connected_out);
+        if need == 0 {
             return;
         }
         let room = self
@@ -2109,9 +2123,32 @@ impl Node {
             .filter_map(|c| c.dial_addr.as_ref().map(PeerAddress::without_id))
             .collect();
         let bans = &self.bans;
-        let picks = self
-            .book
-            .select(need.min(room), unix, &mut self.rng, &used, |e: &Entry| {
+        // Short of peers: ask the outbound peers for addresses now rather than at their next
+        // discovery round (their rate limit allows one request a minute).
+        // (A peer's last request was at next_pex − discovery_interval.)
+        let interval = self.config.network.peers.discovery_interval;
+        let ask: Vec<ConnId> = self
+            .pool
+            .iter()
+            .filter(|c| {
+                c.direction == Direction::Outbound
+                    && c.state == PeerState::Connected
+                    && c.closing.is_none()
+            })
+            .filter(|c| {
+                c.pex_asked.is_none()
+                    && c.next_pex
+                        .is_some_and(|t| t <= now + interval.saturating_sub(PEX_REFILL))
+            })
+            .map(|c| c.id)
+            .collect();
+        let connected_sources: BTreeSet<NodeId> = ids.clone();
+        let picks = self.book.select_preferring(
+            need.min(room),
+            unix,
+            &mut self.rng,
+            &used,
+            |e: &Entry| {
                 e.node_id.is_some_and(|n| {
                     n == me || ids.contains(&n) || bans.check_node(&n, unix).is_some()
                 }) || e
@@ -2130,7 +2167,15 @@ impl Node {
                         // Onion addresses need the SOCKS5 proxy.
                         _ => true,
                     }
-            });
+            },
+            |e: &Entry| match &e.source {
+                Source::Pex { peer, .. } => connected_sources.contains(peer),
+                _ => true,
+            },
+        );
+        for id in ask {
+            self.ask_peers(id, now);
+        }
         if let Some(first) = picks.first() {
             let proven = self
                 .book
@@ -2277,8 +2322,12 @@ impl Node {
         let own = self.config.network.listen;
         let unix = self.clock.unix(now);
         let (bans, rep) = (&self.bans, &self.reputation);
+        // Only addresses a handshake verified within ADDR_MAX_AGE are gossiped: an address a
+        // liar invented never succeeds, so it never spreads beyond the liar.
         let sample = self.book.sample(max, &mut self.rng, |e: &Entry| {
-            e.node_id != Some(peer)
+            e.last_success
+                .is_some_and(|t| unix.since(t) < crate::addrbook::ADDR_MAX_AGE)
+                && e.node_id != Some(peer)
                 && e.addr.socket_addr().is_none_or(|s| {
                     s != own && !asker.contains(&Some(s)) && bans.check_ip(s.ip(), unix).is_none()
                 })

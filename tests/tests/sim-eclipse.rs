@@ -32,12 +32,13 @@ fn victim_keeps_honest_peers() {
                 pex_lie: Some(PexLie::Only(lie.clone())),
                 ..Hostile::default()
             };
-            sim.add_node(
+            let idx = sim.add_node(
                 sim_config(*a, &boot),
                 2000 + k as u64,
                 Some(h),
                 S * k as u32,
             );
+            bad.push(idx);
         }
         for _ in 0..6 {
             sim.run_for(60 * S)?;

@@ -24,12 +24,13 @@ fn sybils_from_one_netgroup() {
                 pex_lie: Some(PexLie::Only(lie.clone())),
                 ..Hostile::default()
             };
-            sim.add_node(
+            let idx = sim.add_node(
                 sim_config(*a, &boot),
                 3000 + k as u64,
                 Some(h),
                 S * (k as u32 / 5),
             );
+            bad.push(idx);
         }
         sim.run_until(300 * S)?;
         for &i in &honest {
