@@ -382,6 +382,7 @@ impl AddrBook {
         self.select_inner(n, now, rng, used_groups, skip, |_| true, true)
     }
 
+    #[allow(clippy::too_many_arguments)] // private; the public wrappers keep call sites short
     fn select_inner(
         &self,
         n: usize,

@@ -1424,16 +1424,13 @@ impl Node {
             PeerState::Handshaking if now >= c.deadline => {
                 self.fail(id, PeerError::Timeout(Stage::Handshake), None)
             }
-            PeerState::Connected if c.fetch_only => {
-                if now >= c.deadline {
-                    self.disconnect(
-                        id,
-                        DisconnectReason::ConnectionLimitReached,
-                        "the node is full",
-                        false,
-                    );
-                }
-            }
+            PeerState::Connected if c.fetch_only && now >= c.deadline => self.disconnect(
+                id,
+                DisconnectReason::ConnectionLimitReached,
+                "the node is full",
+                false,
+            ),
+            PeerState::Connected if c.fetch_only => {}
             PeerState::Connected => {
                 if now >= c.last_recv + inactivity {
                     self.disconnect(id, DisconnectReason::InactivityTimeout, "", false);
