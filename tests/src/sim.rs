@@ -983,11 +983,10 @@ impl Sim {
             extra += rto;
             rto *= 2;
         }
-        let tx = if self.model.bandwidth == 0 {
-            0
-        } else {
-            bytes.len() as u64 * 1_000_000_000 / self.model.bandwidth
-        };
+        // Bandwidth 0 means unlimited: no transmission delay.
+        let tx = (bytes.len() as u64 * 1_000_000_000)
+            .checked_div(self.model.bandwidth)
+            .unwrap_or(0);
         let depart = self.now.max(self.nodes[a].uplink_free) + tx;
         self.nodes[a].uplink_free = depart;
         let jitter = ns(self.model.jitter);
