@@ -55,6 +55,13 @@ pub const AUTO_BAN_SPIKE_PERCENT: usize = 25;
 /// ...and more than this many bans happened in the window.
 pub const AUTO_BAN_SPIKE_MIN: usize = 3;
 
+/// After an operator's `remove_peer`, the node does not dial that identity again on its own for
+/// this long (the operator can still `add_peer` it).
+pub const REMOVED_COOLDOWN: Duration = Duration::from_secs(3600);
+
+/// Most identities remembered as recently removed (the oldest is forgotten first).
+pub const MAX_REMOVED_COOLDOWNS: usize = 1024;
+
 /// Dials a node below `min_connections` keeps in flight beyond its shortfall.
 pub const DIAL_SPARE: usize = 2;
 
@@ -560,6 +567,8 @@ pub struct Node {
     /// When recent automatic bans happened (self-protection).
     auto_bans: VecDeque<Instant>,
     counters: Counters,
+    /// Identities an operator removed, and until when the node leaves them alone.
+    removed: BTreeMap<NodeId, Instant>,
 }
 
 /// Why a DNS question was asked.
@@ -612,6 +621,7 @@ impl Node {
             bans: BanList::new(),
             auto_bans: VecDeque::new(),
             counters: Counters::default(),
+            removed: BTreeMap::new(),
         };
         let unix = node.clock.unix(now);
         for b in node.config.network.peers.bootstrap_nodes.clone() {
@@ -2010,6 +2020,7 @@ impl Node {
     /// The periodic pass: PEX rounds with outbound peers, then dials to keep `min_connections`.
     fn maintenance(&mut self, now: Instant) {
         let unix = self.clock.unix(now);
+        self.removed.retain(|_, until| *until > now);
         for ban in self.bans.expire(unix) {
             self.event(Event::BanRemoved { ban, expired: true });
         }
@@ -2140,6 +2151,7 @@ impl Node {
             .map(|c| c.id)
             .collect();
         let connected_sources: BTreeSet<NodeId> = ids.clone();
+        let removed = &self.removed;
         let picks = self.book.select_preferring(
             need.min(room),
             unix,
@@ -2147,7 +2159,10 @@ impl Node {
             &used,
             |e: &Entry| {
                 e.node_id.is_some_and(|n| {
-                    n == me || ids.contains(&n) || bans.check_node(&n, unix).is_some()
+                    n == me
+                        || ids.contains(&n)
+                        || bans.check_node(&n, unix).is_some()
+                        || removed.contains_key(&n)
                 }) || e
                     .addr
                     .socket_addr()
@@ -2524,6 +2539,19 @@ impl Node {
             if let Some(b) = added {
                 self.event(Event::BanAdded { ban: b });
             }
+        }
+        if let Some(n) = self.pool.get(id).and_then(|c| c.node_id()) {
+            if self.removed.len() >= MAX_REMOVED_COOLDOWNS {
+                let oldest = self
+                    .removed
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.removed.remove(&k);
+                }
+            }
+            self.removed.insert(n, now + REMOVED_COOLDOWN);
         }
         let request = self.alloc_request();
         if let Some(c) = self.pool.get_mut(id) {

@@ -77,6 +77,24 @@ fn test_connection_lifecycle() {
     )));
     assert!(net.nodes[a].node.peers().is_empty());
     assert!(net.nodes[b].node.peers().is_empty());
+    // A removed peer stays removed: A's maintenance pass does not dial it again on its own (B
+    // may still dial A: `remove` without `--ban` does not refuse it)...
+    net.frozen.insert(b);
+    net.run_for(Duration::from_secs(60));
+    assert!(!net.nodes[a]
+        .node
+        .peers()
+        .iter()
+        .any(|p| p.direction == Direction::Outbound));
+    // ...but the operator can add it back at any time.
+    net.frozen.remove(&b);
+    let now = net.now;
+    net.nodes[a]
+        .node
+        .add_peer(&b_addr, Priority::Normal, now)
+        .unwrap();
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.nodes[a].node.connected_peers(), vec![b_id]);
     net.check_invariants().unwrap();
 }
 
