@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod conformance;
+pub mod fuzz_bodies;
 pub mod keys;
 
 use qudag_peer::node::{Event, Input, IoFailure, Output};
