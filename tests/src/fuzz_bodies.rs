@@ -1010,9 +1010,20 @@ pub fn ban_target(data: &[u8]) {
         assert_eq!(ban.target, t);
         h.drain();
         h.check();
-        let _ = h.node.accept(remote(), now);
+        let conn = h.node.accept(remote(), now);
         h.drain();
         h.check();
+        let covered = match t {
+            BanTarget::Ip(ip) => ip == remote().ip(),
+            BanTarget::Subnet(c) => c.contains(remote().ip()),
+            _ => false,
+        };
+        assert_eq!(
+            h.node.peer(conn).is_none(),
+            covered,
+            "a ban on {t} and a connection from {}",
+            remote()
+        );
         h.node
             .unban(&s, now)
             .expect("what was banned can be unbanned");
