@@ -12,6 +12,7 @@
 
 pub mod conformance;
 pub mod dnsmasq;
+pub mod fuzz_bodies;
 pub mod keys;
 pub mod sim;
 

@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| qudag_peer_tests::fuzz_bodies::dns(data));
