@@ -1,0 +1,288 @@
+//! Reputation and bans as the node applies them: reports from the application and from protocol
+//! violations, threshold actions with auto-ban self-protection, operator bans in both
+//! directions, and the durable records that carry them across restarts.
+use super::*;
+
+impl Node {
+    // ---------------------------------------------------------------- reputation and bans
+
+    /// Records what the application observed about a connected (or known) peer — an invalid
+    /// or valid message, a consensus participation or violation, a relay success or failure —
+    /// and applies the thresholds: below `auto_disconnect_threshold` the peer is disconnected
+    /// (`LowReputation`), below `auto_ban_threshold` it is also banned for `ban_duration`
+    /// (unless automatic bans are paused, see [`Event::AutoBanPaused`]).
+    pub fn report(&mut self, peer: &NodeId, report: Report, now: Instant) -> ReputationScore {
+        self.tick(now);
+        let unix = self.clock.unix(now);
+        let score = self.reputation.report(*peer, report, unix);
+        self.apply_thresholds(peer, score, now);
+        score
+    }
+
+    /// Shorthand for `report(peer, Report::InvalidMessage, now)` (spec 6.4).
+    pub fn report_invalid_message(&mut self, peer: &NodeId, now: Instant) -> ReputationScore {
+        self.report(peer, Report::InvalidMessage, now)
+    }
+
+    pub(super) fn apply_thresholds(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) {
+        let action = self.reputation.thresholds().action(score.total);
+        let Some(conn) = self.pool.by_node(peer) else {
+            if action == ThresholdAction::Ban {
+                self.auto_ban(peer, score, now);
+            }
+            return;
+        };
+        match action {
+            ThresholdAction::None => {}
+            ThresholdAction::Disconnect => {
+                self.event(Event::ReputationAction {
+                    peer: *peer,
+                    score: score.total,
+                    action,
+                });
+                let text = format!(
+                    "reputation {} below {}",
+                    score.total,
+                    self.reputation.thresholds().auto_disconnect
+                );
+                self.disconnect(conn, DisconnectReason::LowReputation, &text, false);
+            }
+            ThresholdAction::Ban => {
+                self.event(Event::ReputationAction {
+                    peer: *peer,
+                    score: score.total,
+                    action,
+                });
+                if self.auto_ban(peer, score, now) {
+                    self.disconnect(
+                        conn,
+                        DisconnectReason::Banned,
+                        "reputation below the ban threshold",
+                        false,
+                    );
+                } else {
+                    let text = format!(
+                        "reputation {} below {}",
+                        score.total,
+                        self.reputation.thresholds().auto_disconnect
+                    );
+                    self.disconnect(conn, DisconnectReason::LowReputation, &text, false);
+                }
+            }
+        }
+    }
+
+    /// Bans `peer` automatically unless self-protection says not to; returns whether it did.
+    pub(super) fn auto_ban(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) -> bool {
+        while self
+            .auto_bans
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > AUTO_BAN_WINDOW)
+        {
+            self.auto_bans.pop_front();
+        }
+        let connected = self.pool.counts().connected().max(1);
+        let outbound = self
+            .pool
+            .iter()
+            .filter(|c| c.direction == Direction::Outbound && c.state == PeerState::Connected)
+            .count();
+        let min = self.config.network.peers.min_connections;
+        let why = if self.auto_bans.len() + 1 > AUTO_BAN_SPIKE_MIN
+            && (self.auto_bans.len() + 1) * 100 > connected * AUTO_BAN_SPIKE_PERCENT
+        {
+            Some(format!(
+                "{} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
+                self.auto_bans.len() + 1,
+                AUTO_BAN_WINDOW.as_secs()
+            ))
+        } else if outbound < min {
+            Some(format!("only {outbound} of {min} outbound peers connected"))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.event(Event::AutoBanPaused { peer: *peer, why });
+            return false;
+        }
+        self.auto_bans.push_back(now);
+        bump(&mut self.counters.bans, "automatic");
+        let unix = self.clock.unix(now);
+        let duration = Some(self.config.network.reputation.ban_duration);
+        let reason = format!(
+            "reputation {} below {}",
+            score.total,
+            self.reputation.thresholds().auto_ban
+        );
+        match self.bans.ban(
+            BanTarget::Node(*peer),
+            &reason,
+            BanOrigin::Automatic,
+            unix,
+            duration,
+        ) {
+            Ok(_) => {
+                if let Some(ban) = self.bans.check_node(peer, unix).cloned() {
+                    self.event(Event::BanAdded { ban });
+                }
+                true
+            }
+            Err(e) => {
+                self.event(Event::Warning {
+                    message: format!("could not ban {peer}: {e}"),
+                });
+                false
+            }
+        }
+    }
+
+    /// Bans a node id (64 hex characters), an IP address (a port is ignored) or a subnet in
+    /// CIDR form, for `duration` (`None`: permanently). Connected peers it covers are
+    /// disconnected with `Banned`; they cannot connect again in either direction until the ban
+    /// expires or is lifted.
+    pub fn ban(
+        &mut self,
+        target: &str,
+        duration: Option<Duration>,
+        reason: &str,
+        now: Instant,
+    ) -> Result<Ban, PeerError> {
+        self.tick(now);
+        let target: BanTarget = target
+            .trim()
+            .parse()
+            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
+        let unix = self.clock.unix(now);
+        let reason = if reason.trim().is_empty() {
+            "banned by the operator"
+        } else {
+            reason
+        };
+        self.bans
+            .ban(target, reason, BanOrigin::Operator, unix, duration)
+            .map_err(|e| PeerError::BanList(e.to_string()))?;
+        let ban = self
+            .bans
+            .list(unix)
+            .find(|b| b.target == target.canonical())
+            .cloned()
+            .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
+        bump(&mut self.counters.bans, "operator");
+        self.event(Event::BanAdded { ban: ban.clone() });
+        self.enforce_bans(now);
+        Ok(ban)
+    }
+
+    /// Lifts a ban; the target as given to [`Node::ban`].
+    pub fn unban(&mut self, target: &str, now: Instant) -> Result<Ban, PeerError> {
+        self.tick(now);
+        let t: BanTarget = target
+            .trim()
+            .parse()
+            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
+        let ban = self
+            .bans
+            .unban(&t)
+            .ok_or_else(|| PeerError::NotBanned(target.trim().to_string()))?;
+        self.event(Event::BanRemoved {
+            ban: ban.clone(),
+            expired: false,
+        });
+        Ok(ban)
+    }
+
+    /// The active bans.
+    pub fn bans(&self, now: Instant) -> Vec<Ban> {
+        self.bans.list(self.clock.unix(now)).cloned().collect()
+    }
+
+    /// Disconnects every connection a ban now covers.
+    pub(super) fn enforce_bans(&mut self, now: Instant) {
+        let unix = self.clock.unix(now);
+        let banned: Vec<ConnId> = self
+            .pool
+            .iter()
+            .filter(|c| {
+                self.bans.check_ip(c.remote.ip(), unix).is_some()
+                    || c.node_id()
+                        .is_some_and(|n| self.bans.check_node(&n, unix).is_some())
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in banned {
+            self.disconnect(id, DisconnectReason::Banned, "banned", false);
+        }
+    }
+
+    /// The ban covering a peer's address or identity, as text for an error.
+    pub(super) fn ban_of(
+        &self,
+        ip: Option<core::net::IpAddr>,
+        id: Option<&NodeId>,
+        now: Instant,
+    ) -> Option<String> {
+        let unix = self.clock.unix(now);
+        let b = ip
+            .and_then(|ip| self.bans.check_ip(ip, unix))
+            .or_else(|| id.and_then(|n| self.bans.check_node(n, unix)))?;
+        Some(format!("{} is banned ({})", b.target, b.reason))
+    }
+
+    /// The refusal for a peer whose score is below `auto_disconnect_threshold`, if it is.
+    pub(super) fn low_reputation(&self, peer: &NodeId, now: Instant) -> Option<PeerError> {
+        let score = self.reputation.score(peer, self.clock.unix(now)).total;
+        let threshold = self.reputation.thresholds().auto_disconnect;
+        (score < threshold).then_some(PeerError::LowReputation { score, threshold })
+    }
+
+    /// A peer's reputation now (neutral if unknown).
+    pub fn reputation(&self, peer: &NodeId, now: Instant) -> ReputationScore {
+        self.reputation.score(peer, self.clock.unix(now))
+    }
+
+    /// Why a peer has its score: the recent changes, oldest first.
+    pub fn reputation_history(&self, peer: &NodeId) -> Vec<ScoreChange> {
+        self.reputation.history(peer).cloned().collect()
+    }
+
+    /// Whether messages may be relayed to and from `peer` (reputation ≥ `min_relay_reputation`).
+    pub fn can_relay(&self, peer: &NodeId) -> bool {
+        let unix = self.clock.unix(self.now);
+        self.reputation
+            .thresholds()
+            .can_relay(self.reputation.score(peer, unix).total)
+    }
+
+    /// Connected peers fit for consensus (reputation ≥ `min_consensus_reputation`), in id order.
+    pub fn consensus_peers(&self) -> Vec<NodeId> {
+        let unix = self.clock.unix(self.now);
+        self.connected_peers()
+            .into_iter()
+            .filter(|p| {
+                self.reputation
+                    .thresholds()
+                    .can_consensus(self.reputation.score(p, unix).total)
+            })
+            .collect()
+    }
+
+    /// Everything worth keeping across a restart, as plain records for the peer database.
+    pub fn durable_state(&self, now: Instant) -> DurableState {
+        let unix = self.clock.unix(now);
+        DurableState {
+            saved_at: unix,
+            addresses: self.book.records(),
+            reputation: self.reputation.records(unix),
+            bans: self.bans.records(),
+        }
+    }
+
+    /// Loads saved records (at start, before connecting). Decay and expiry are applied from
+    /// the records' own times to `now`, so a restart is neither an amnesty nor a permanent grudge.
+    pub fn restore(&mut self, state: DurableState, now: Instant) {
+        let unix = self.clock.unix(now);
+        self.book.restore(state.addresses);
+        self.reputation.restore(state.reputation, unix);
+        self.bans.restore(state.bans, unix);
+    }
+}
