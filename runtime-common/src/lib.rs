@@ -15,10 +15,10 @@
 
 use async_channel::{Receiver, Sender};
 use qudag_peer::bans::Ban;
-use qudag_peer::node::{DurableState, PeerError};
+use qudag_peer::node::{DurableState, IoFailure, PeerError};
 use qudag_peer::peer::{PeerInfo, Priority};
 use qudag_peer::reputation::{Report, ReputationScore};
-use qudag_peer::{Config, Event, Identity, Node, NodeId, RequestId, UnixMillis};
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, NodeId, RequestId, UnixMillis};
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;
@@ -310,6 +310,74 @@ impl Control {
     pub fn finish(&mut self) {
         for reply in self.stopping.drain(..) {
             let _ = reply.try_send(());
+        }
+    }
+}
+
+/// What a socket task reports to its driver; `S` is the adapter's connected stream.
+pub enum Io<S> {
+    /// A dial finished.
+    Connected(ConnId, S),
+    /// A dial failed.
+    ConnectFailed(ConnId, IoFailure),
+    /// Bytes read from a connection.
+    Data(ConnId, Vec<u8>),
+    /// A connection's reader or writer stopped.
+    Closed(ConnId, IoFailure),
+    /// A datagram on a DNS socket.
+    Dns(Vec<u8>),
+}
+
+/// A driver's connections, as [`Sockets::on_io`] needs them; the adapter implements the
+/// socket and task handling, the decisions are here.
+pub trait Sockets {
+    /// The adapter's connected stream.
+    type Stream;
+    /// The node the driver owns.
+    fn node(&mut self) -> &mut Node;
+    /// Forgets the dial task of `conn`; `false` if there was none (the node closed it).
+    fn end_dial(&mut self, conn: ConnId) -> bool;
+    /// Whether `conn` has a live writer.
+    fn is_open(&self, conn: ConnId) -> bool;
+    /// Starts the reader and writer tasks of a connected socket.
+    fn open(&mut self, conn: ConnId, stream: Self::Stream);
+    /// Drops `conn`'s writer (which flushes and shuts it down) and stops its task; `false`
+    /// if it had no writer.
+    fn close(&mut self, conn: ConnId) -> bool;
+
+    /// Feeds a socket report to the node, unless the node already closed that connection.
+    fn on_io(&mut self, msg: Io<Self::Stream>, now: Instant) {
+        match msg {
+            Io::Connected(conn, stream) => {
+                if self.end_dial(conn) {
+                    self.open(conn, stream);
+                    self.node().handle_input(Input::Connected { conn, now });
+                }
+            }
+            Io::ConnectFailed(conn, cause) => {
+                if self.end_dial(conn) {
+                    let input = Input::ConnectFailed { conn, cause, now };
+                    self.node().handle_input(input);
+                }
+            }
+            Io::Data(conn, data) => {
+                if self.is_open(conn) {
+                    let input = Input::Received {
+                        conn,
+                        data: &data,
+                        now,
+                    };
+                    self.node().handle_input(input);
+                }
+            }
+            Io::Closed(conn, cause) => {
+                if self.close(conn) {
+                    self.node().handle_input(Input::Closed { conn, cause, now });
+                }
+            }
+            Io::Dns(data) => self
+                .node()
+                .handle_input(Input::DnsResponse { data: &data, now }),
         }
     }
 }

@@ -42,7 +42,7 @@ use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, FutureExt};
 use qudag_peer::node::{DurableState, IoFailure};
 use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Output};
-use qudag_peer_runtime::{dns_route, new_node, Commands, Control, Events};
+use qudag_peer_runtime::{dns_route, new_node, Commands, Control, Events, Sockets};
 use smol::Task;
 use std::collections::HashMap;
 use std::io;
@@ -58,14 +58,7 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const EVENT_CAPACITY: usize = 1024;
 
 /// What a socket task reports.
-enum Io {
-    Connected(ConnId, Async<TcpStream>),
-    ConnectFailed(ConnId, IoFailure),
-    Data(ConnId, Vec<u8>),
-    Closed(ConnId, IoFailure),
-    /// A datagram on a DNS socket.
-    Dns(Vec<u8>),
-}
+type Io = qudag_peer_runtime::Io<Async<TcpStream>>;
 
 /// What woke the driver.
 enum Wake {
@@ -174,7 +167,7 @@ impl Driver {
                     self.open(conn, stream);
                 }
                 Wake::Accepted(Err(_)) => {}
-                Wake::Io(msg) => self.on_io(msg),
+                Wake::Io(msg) => self.on_io(msg, Instant::now()),
                 Wake::Cmd(Some(cmd)) => self.control.on_cmd(&mut self.node, cmd, Instant::now()),
                 Wake::Cmd(None) => {
                     handles_alive = false;
@@ -211,8 +204,7 @@ impl Driver {
                     self.tasks.insert(conn, dial);
                 }
                 Output::Close { conn } => {
-                    self.writers.remove(&conn);
-                    self.tasks.remove(&conn);
+                    self.close(conn);
                 }
                 Output::DnsQuery { server, bytes, .. } => {
                     if let Some((bind, server)) = dns_route(server) {
@@ -255,8 +247,23 @@ impl Driver {
         }
         let _ = self.dns[&bind].0.get_ref().send_to(bytes, server);
     }
+}
 
-    /// Starts the reader and writer tasks of a connected socket.
+impl Sockets for Driver {
+    type Stream = Async<TcpStream>;
+
+    fn node(&mut self) -> &mut Node {
+        &mut self.node
+    }
+
+    fn end_dial(&mut self, conn: ConnId) -> bool {
+        self.tasks.remove(&conn).is_some()
+    }
+
+    fn is_open(&self, conn: ConnId) -> bool {
+        self.writers.contains_key(&conn)
+    }
+
     fn open(&mut self, conn: ConnId, stream: Async<TcpStream>) {
         let _ = stream.get_ref().set_nodelay(true);
         let stream = Arc::new(stream);
@@ -290,41 +297,9 @@ impl Driver {
         self.tasks.insert(conn, reader);
     }
 
-    /// Feeds a socket report to the node, unless the node already closed that connection.
-    fn on_io(&mut self, msg: Io) {
-        let now = Instant::now();
-        match msg {
-            Io::Connected(conn, stream) => {
-                if self.tasks.remove(&conn).is_some() {
-                    self.open(conn, stream);
-                    self.node.handle_input(Input::Connected { conn, now });
-                }
-            }
-            Io::ConnectFailed(conn, cause) => {
-                if self.tasks.remove(&conn).is_some() {
-                    let input = Input::ConnectFailed { conn, cause, now };
-                    self.node.handle_input(input);
-                }
-            }
-            Io::Data(conn, data) => {
-                if self.writers.contains_key(&conn) {
-                    let input = Input::Received {
-                        conn,
-                        data: &data,
-                        now,
-                    };
-                    self.node.handle_input(input);
-                }
-            }
-            Io::Closed(conn, cause) => {
-                if self.writers.remove(&conn).is_some() {
-                    self.tasks.remove(&conn);
-                    self.node.handle_input(Input::Closed { conn, cause, now });
-                }
-            }
-            Io::Dns(data) => self
-                .node
-                .handle_input(Input::DnsResponse { data: &data, now }),
-        }
+    fn close(&mut self, conn: ConnId) -> bool {
+        let open = self.writers.remove(&conn).is_some();
+        self.tasks.remove(&conn);
+        open
     }
 }

@@ -33,7 +33,7 @@
 
 use qudag_peer::node::{DurableState, IoFailure};
 use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Output};
-use qudag_peer_runtime::{dns_route, new_node, Commands, Control, Events};
+use qudag_peer_runtime::{dns_route, new_node, Commands, Control, Events, Sockets};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -51,14 +51,7 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const EVENT_CAPACITY: usize = 1024;
 
 /// What a socket task reports.
-enum Io {
-    Connected(ConnId, TcpStream),
-    ConnectFailed(ConnId, IoFailure),
-    Data(ConnId, Vec<u8>),
-    Closed(ConnId, IoFailure),
-    /// A datagram on a DNS socket.
-    Dns(Vec<u8>),
-}
+type Io = qudag_peer_runtime::Io<TcpStream>;
 
 /// Starts a node: binds `config.network.listen` (port 0 picks a free port, which is then the
 /// advertised one) and spawns its driver with `tokio::spawn`, so call it inside a runtime.
@@ -151,7 +144,7 @@ impl Driver {
                         self.open(conn, stream);
                     }
                 }
-                Some(msg) = io.recv() => self.on_io(msg),
+                Some(msg) = io.recv() => self.on_io(msg, Instant::now()),
                 cmd = cmds.recv(), if handles_alive => match cmd {
                     Ok(cmd) => self.control.on_cmd(&mut self.node, cmd, Instant::now()),
                     Err(_) => {
@@ -192,10 +185,7 @@ impl Driver {
                     self.tasks.insert(conn, dial);
                 }
                 Output::Close { conn } => {
-                    self.writers.remove(&conn);
-                    if let Some(task) = self.tasks.remove(&conn) {
-                        task.abort();
-                    }
+                    self.close(conn);
                 }
                 Output::DnsQuery { server, bytes, .. } => {
                     if let Some((bind, server)) = dns_route(server) {
@@ -241,8 +231,23 @@ impl Driver {
         }
         let _ = self.dns[&bind].0.try_send_to(bytes, server);
     }
+}
 
-    /// Starts the reader and writer tasks of a connected socket.
+impl Sockets for Driver {
+    type Stream = TcpStream;
+
+    fn node(&mut self) -> &mut Node {
+        &mut self.node
+    }
+
+    fn end_dial(&mut self, conn: ConnId) -> bool {
+        self.tasks.remove(&conn).is_some()
+    }
+
+    fn is_open(&self, conn: ConnId) -> bool {
+        self.writers.contains_key(&conn)
+    }
+
     fn open(&mut self, conn: ConnId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
@@ -275,43 +280,11 @@ impl Driver {
         self.tasks.insert(conn, reader);
     }
 
-    /// Feeds a socket report to the node, unless the node already closed that connection.
-    fn on_io(&mut self, msg: Io) {
-        let now = Instant::now();
-        match msg {
-            Io::Connected(conn, stream) => {
-                if self.tasks.remove(&conn).is_some() {
-                    self.open(conn, stream);
-                    self.node.handle_input(Input::Connected { conn, now });
-                }
-            }
-            Io::ConnectFailed(conn, cause) => {
-                if self.tasks.remove(&conn).is_some() {
-                    let input = Input::ConnectFailed { conn, cause, now };
-                    self.node.handle_input(input);
-                }
-            }
-            Io::Data(conn, data) => {
-                if self.writers.contains_key(&conn) {
-                    let input = Input::Received {
-                        conn,
-                        data: &data,
-                        now,
-                    };
-                    self.node.handle_input(input);
-                }
-            }
-            Io::Closed(conn, cause) => {
-                if self.writers.remove(&conn).is_some() {
-                    if let Some(task) = self.tasks.remove(&conn) {
-                        task.abort();
-                    }
-                    self.node.handle_input(Input::Closed { conn, cause, now });
-                }
-            }
-            Io::Dns(data) => self
-                .node
-                .handle_input(Input::DnsResponse { data: &data, now }),
+    fn close(&mut self, conn: ConnId) -> bool {
+        let open = self.writers.remove(&conn).is_some();
+        if let Some(task) = self.tasks.remove(&conn) {
+            task.abort();
         }
+        open
     }
 }
