@@ -18,7 +18,8 @@ use qudag_peer::bans::Ban;
 use qudag_peer::node::{DurableState, IoFailure, PeerError};
 use qudag_peer::peer::{PeerInfo, Priority};
 use qudag_peer::reputation::{Report, ReputationScore};
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, NodeId, RequestId, UnixMillis};
+use qudag_peer::UnixMillis;
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId};
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;
@@ -328,8 +329,8 @@ pub enum Io<S> {
     Dns(Vec<u8>),
 }
 
-/// A driver's connections, as [`Sockets::on_io`] needs them; the adapter implements the
-/// socket and task handling, the decisions are here.
+/// A driver's sockets and tasks, as [`Sockets::on_io`] and [`Sockets::perform`] need them:
+/// the adapter implements the I/O, the decisions are here.
 pub trait Sockets {
     /// The adapter's connected stream.
     type Stream;
@@ -344,6 +345,41 @@ pub trait Sockets {
     /// Drops `conn`'s writer (which flushes and shuts it down) and stops its task; `false`
     /// if it had no writer.
     fn close(&mut self, conn: ConnId) -> bool;
+    /// Queues bytes on `conn`'s writer, if it is open.
+    fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>);
+    /// Dials `addr` in a task that reports [`Io::Connected`] or [`Io::ConnectFailed`].
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr);
+    /// Sends a DNS query from a UDP socket bound to `bind` (opened, with a reader task that
+    /// reports [`Io::Dns`], on first use). A failed send is dropped: the core retries.
+    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]);
+    /// The driver's [`Control`].
+    fn control(&mut self) -> &mut Control;
+    /// Sends an event to the subscribers.
+    fn publish(&mut self, event: Event);
+
+    /// Performs every pending output; returns when the node next wants `Input::Timeout`.
+    fn perform(&mut self) -> Instant {
+        loop {
+            match self.node().poll_output() {
+                Output::Transmit { conn, bytes } => self.transmit(conn, bytes),
+                Output::Dial { conn, addr } => self.dial(conn, addr),
+                Output::Close { conn } => {
+                    self.close(conn);
+                }
+                Output::DnsQuery { server, bytes, .. } => {
+                    if let Some((bind, server)) = dns_route(server) {
+                        self.send_dns(bind, server, &bytes);
+                    }
+                }
+                Output::Event(event) => {
+                    self.control().on_event(&event);
+                    self.publish(event);
+                }
+                Output::Timeout { at, .. } => return at,
+                _ => {}
+            }
+        }
+    }
 
     /// Feeds a socket report to the node, unless the node already closed that connection.
     fn on_io(&mut self, msg: Io<Self::Stream>, now: Instant) {

@@ -1,13 +1,16 @@
 //! # qudag-peer-smol: the smol adapter for `qudag-peer`
 //!
 //! [`spawn`] binds a TCP listener and starts one driver task (on smol's global executor) that
-//! owns the sans-IO [`Node`]. The driver only carries bytes and time: it waits for the earliest
-//! of an accepted socket, bytes or a close from a connection's reader task, a finished dial, a
-//! command from a [`NodeHandle`], or the core's next [`Output::Timeout`]; feeds that to the
-//! node; then performs every output (`Transmit` to the connection's writer task, `Dial` in a
-//! connect task, `Close`, `Event` to subscribers). Every limit, timeout, retry and decision is
-//! the core's. This is the only place clocks are read (`Instant::now`, and `SystemTime::now`
-//! once at start).
+//! owns the sans-IO [`Node`]. The driver only carries bytes and time: it waits for the
+//! earliest of an accepted socket, bytes or a close from a connection's reader task, a
+//! finished dial, a command from a [`NodeHandle`], or the core's next `Output::Timeout`;
+//! feeds that to the node; then performs every output (`Transmit` to the connection's writer
+//! task, `Dial` in a connect task, `Close`, `Event` to subscribers). Every limit, timeout,
+//! retry and decision is the core's; the runtime-independent parts of the handle and the
+//! driver (commands, pending requests, shutdown, which outputs and socket reports go where)
+//! are `qudag_peer_runtime`'s.
+//! This crate reads the monotonic clock (`Instant::now`); `qudag_peer_runtime::new_node`
+//! reads the wall clock once at start.
 //!
 //! Sockets and timers come from `async-io` and tasks from smol's global executor, which runs on
 //! its own threads, so a node works under any executor: `smol::block_on`, `async_std`, or a
@@ -41,8 +44,8 @@ use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, FutureExt};
 use qudag_peer::node::{DurableState, IoFailure};
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Output};
-use qudag_peer_runtime::{dns_route, new_node, Commands, Control, Events, Sockets};
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node};
+use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets};
 use smol::Task;
 use std::collections::HashMap;
 use std::io;
@@ -183,70 +186,6 @@ impl Driver {
         self.writers.clear();
         self.control.finish();
     }
-
-    /// Performs every pending output; returns when the node next wants `Input::Timeout`.
-    fn perform(&mut self) -> Instant {
-        loop {
-            match self.node.poll_output() {
-                Output::Transmit { conn, bytes } => {
-                    if let Some(writer) = self.writers.get(&conn) {
-                        let _ = writer.try_send(bytes);
-                    }
-                }
-                Output::Dial { conn, addr } => {
-                    let io = self.io.clone();
-                    let dial = smol::spawn(async move {
-                        let _ = io.try_send(match Async::<TcpStream>::connect(addr).await {
-                            Ok(stream) => Io::Connected(conn, stream),
-                            Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
-                        });
-                    });
-                    self.tasks.insert(conn, dial);
-                }
-                Output::Close { conn } => {
-                    self.close(conn);
-                }
-                Output::DnsQuery { server, bytes, .. } => {
-                    if let Some((bind, server)) = dns_route(server) {
-                        self.send_dns(bind, server, &bytes);
-                    }
-                }
-                Output::Event(event) => {
-                    self.control.on_event(&event);
-                    let _ = self.events.try_broadcast(event);
-                }
-                Output::Timeout { at, .. } => return at,
-                _ => {}
-            }
-        }
-    }
-
-    /// Sends a DNS query from the UDP socket bound to `bind` (opened, with a reader task that
-    /// feeds every datagram back, on first use). A failed send is dropped: the core retries.
-    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
-        if !self.dns.contains_key(&bind) {
-            let Ok(socket) = Async::<UdpSocket>::bind(bind) else {
-                return;
-            };
-            let (socket, io) = (Arc::new(socket), self.io.clone());
-            let rd = socket.clone();
-            let reader = smol::spawn(async move {
-                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
-                loop {
-                    let msg = match rd.recv(&mut buf).await {
-                        Ok(n) => Io::Dns(buf[..n].to_vec()),
-                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
-                        Err(_) => return,
-                    };
-                    if io.try_send(msg).is_err() {
-                        return;
-                    }
-                }
-            });
-            self.dns.insert(bind, (socket, reader));
-        }
-        let _ = self.dns[&bind].0.get_ref().send_to(bytes, server);
-    }
 }
 
 impl Sockets for Driver {
@@ -301,5 +240,55 @@ impl Sockets for Driver {
         let open = self.writers.remove(&conn).is_some();
         self.tasks.remove(&conn);
         open
+    }
+
+    fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        if let Some(writer) = self.writers.get(&conn) {
+            let _ = writer.try_send(bytes);
+        }
+    }
+
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
+        let io = self.io.clone();
+        let dial = smol::spawn(async move {
+            let _ = io.try_send(match Async::<TcpStream>::connect(addr).await {
+                Ok(stream) => Io::Connected(conn, stream),
+                Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
+            });
+        });
+        self.tasks.insert(conn, dial);
+    }
+
+    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
+        if !self.dns.contains_key(&bind) {
+            let Ok(socket) = Async::<UdpSocket>::bind(bind) else {
+                return;
+            };
+            let (socket, io) = (Arc::new(socket), self.io.clone());
+            let rd = socket.clone();
+            let reader = smol::spawn(async move {
+                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
+                loop {
+                    let msg = match rd.recv(&mut buf).await {
+                        Ok(n) => Io::Dns(buf[..n].to_vec()),
+                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
+                        Err(_) => return,
+                    };
+                    if io.try_send(msg).is_err() {
+                        return;
+                    }
+                }
+            });
+            self.dns.insert(bind, (socket, reader));
+        }
+        let _ = self.dns[&bind].0.get_ref().send_to(bytes, server);
+    }
+
+    fn control(&mut self) -> &mut Control {
+        &mut self.control
+    }
+
+    fn publish(&mut self, event: Event) {
+        let _ = self.events.try_broadcast(event);
     }
 }
