@@ -1,12 +1,15 @@
 //! # qudag-peer-tokio: the Tokio adapter for `qudag-peer`
 //!
 //! [`spawn`] binds a TCP listener and starts one driver task that owns the sans-IO
-//! [`Node`]. The driver only carries bytes and time: it waits for the earliest of an accepted
-//! socket, bytes or a close from a connection's reader task, a finished dial, a command from a
-//! [`NodeHandle`], or the core's next [`Output::Timeout`]; feeds that to the node; then performs
-//! every output (`Transmit` to the connection's writer task, `Dial` in a connect task, `Close`,
-//! `Event` to subscribers). Every limit, timeout, retry and decision is the core's. This is the
-//! only place clocks are read (`Instant::now`, and `SystemTime::now` once at start).
+//! [`Node`]. The driver only carries bytes and time: it waits for the earliest of an
+//! accepted socket, bytes or a close from a connection's reader task, a finished dial, a
+//! command from a [`NodeHandle`], or the core's next `Output::Timeout`; feeds that to the
+//! node; then performs every output (`Transmit` to the connection's writer task, `Dial` in a
+//! connect task, `Close`, `Event` to subscribers). Every limit, timeout, retry and decision is
+//! the core's; the runtime-independent parts of the handle and the driver (commands, pending
+//! requests, shutdown, which outputs and socket reports go where) are `qudag_peer_runtime`'s.
+//! This crate reads the monotonic clock (`Instant::now`); `qudag_peer_runtime::new_node`
+//! reads the wall clock once at start.
 //!
 //! ```no_run
 //! use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN};
@@ -31,21 +34,17 @@
 //! ```
 #![warn(missing_docs)]
 
-use qudag_peer::bans::Ban;
-use qudag_peer::node::{DurableState, IoFailure, PeerError};
-use qudag_peer::peer::{PeerInfo, Priority};
-use qudag_peer::reputation::{Report, ReputationScore};
-use qudag_peer::UnixMillis;
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId};
-use rand_core::{OsRng, TryRngCore};
+use qudag_peer::node::{DurableState, IoFailure};
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node};
+use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 /// Bytes read from a socket at a time.
@@ -54,28 +53,8 @@ pub const READ_CHUNK: usize = 16 * 1024;
 /// Events buffered per subscriber; a slower subscriber gets `RecvError::Lagged`.
 pub const EVENT_CAPACITY: usize = 1024;
 
-type Call = Box<dyn FnOnce(&mut Node, Instant) + Send>;
-type Start = Box<dyn FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send>;
-
-/// What a handle asks of the driver.
-enum Cmd {
-    /// Run against the node (the closure replies itself).
-    Call(Call),
-    /// Start a request; its finishing event goes back.
-    Request(Start, oneshot::Sender<Result<Event, PeerError>>),
-    /// `Node::shutdown`, then stop once it completes.
-    Shutdown(oneshot::Sender<()>),
-}
-
 /// What a socket task reports.
-enum Io {
-    Connected(ConnId, TcpStream),
-    ConnectFailed(ConnId, IoFailure),
-    Data(ConnId, Vec<u8>),
-    Closed(ConnId, IoFailure),
-    /// A datagram on a DNS socket.
-    Dns(Vec<u8>),
-}
+type Io = qudag_peer_runtime::Io<TcpStream>;
 
 /// Starts a node: binds `config.network.listen` (port 0 picks a free port, which is then the
 /// advertised one) and spawns its driver with `tokio::spawn`, so call it inside a runtime.
@@ -97,26 +76,11 @@ pub fn spawn_with(
     let listener = TcpListener::from_std(listener)?;
     let local_addr = listener.local_addr()?;
     config.network.listen = local_addr;
-    let mut seed = [0u8; 32];
-    OsRng.try_fill_bytes(&mut seed).map_err(io::Error::other)?;
-    let unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let now = Instant::now();
-    let mut node = Node::new(config, identity, seed, now, UnixMillis(unix));
-    if let Some(state) = state {
-        node.restore(state, now);
-    }
-    let node_id = node.node_id();
-    let (cmds, cmd_rx) = mpsc::unbounded_channel();
+    let node = new_node(config, identity, state)?;
+    let events = broadcast::channel(EVENT_CAPACITY).0;
+    let (handle, cmds) =
+        NodeHandle::new(TokioEvents(events.downgrade()), node.node_id(), local_addr);
     let (io, io_rx) = mpsc::unbounded_channel();
-    let (events, _) = broadcast::channel(EVENT_CAPACITY);
-    let handle = NodeHandle {
-        cmds,
-        events: events.downgrade(),
-        node_id,
-        local_addr,
-    };
     let driver = Driver {
         node,
         io,
@@ -124,157 +88,28 @@ pub fn spawn_with(
         writers: HashMap::new(),
         tasks: HashMap::new(),
         dns: HashMap::new(),
-        requests: HashMap::new(),
-        stopping: Vec::new(),
-        stop_at: None,
-        shutdown_complete: false,
+        control: Control::default(),
     };
-    tokio::spawn(driver.run(listener, cmd_rx, io_rx));
+    tokio::spawn(driver.run(listener, cmds, io_rx));
     Ok(handle)
 }
 
-/// Talks to a running node. Cheap to clone; every clone drives the same node.
-#[derive(Clone)]
-pub struct NodeHandle {
-    cmds: mpsc::UnboundedSender<Cmd>,
-    events: broadcast::WeakSender<Event>,
-    node_id: NodeId,
-    local_addr: SocketAddr,
-}
+/// Talks to a running node. Cheap to clone; every clone drives the same node. Its
+/// [`events`](qudag_peer_runtime::NodeHandle::events) are a Tokio `broadcast::Receiver`.
+pub type NodeHandle = qudag_peer_runtime::NodeHandle<TokioEvents>;
 
-impl std::fmt::Debug for NodeHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NodeHandle")
-            .field("node_id", &self.node_id)
-            .field("local_addr", &self.local_addr)
-            .finish_non_exhaustive()
-    }
-}
+/// The event channel a [`NodeHandle`] subscribes to, held without keeping it open.
+#[derive(Clone, Debug)]
+pub struct TokioEvents(broadcast::WeakSender<Event>);
 
-impl NodeHandle {
-    /// This node's id.
-    pub fn node_id(&self) -> NodeId {
-        self.node_id
-    }
+impl Events for TokioEvents {
+    type Receiver = broadcast::Receiver<Event>;
 
-    /// The address the listener is bound to (and advertised).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// Every event from now on. The receiver ends when the node stops.
-    pub fn events(&self) -> broadcast::Receiver<Event> {
-        match self.events.upgrade() {
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        match self.0.upgrade() {
             Some(tx) => tx.subscribe(),
             None => broadcast::channel(1).1,
         }
-    }
-
-    /// Dials `address` (any format the core parses) and waits for the handshake's outcome.
-    pub async fn add_peer(&self, address: &str, priority: Priority) -> Result<NodeId, PeerError> {
-        let address = address.to_string();
-        match self
-            .request(move |n, now| n.add_peer(&address, priority, now))
-            .await?
-        {
-            Event::AddPeerFinished { result, .. } => result,
-            _ => Err(PeerError::ShuttingDown),
-        }
-    }
-
-    /// Disconnects a peer (node id, unique id prefix, or address) gracefully and waits until
-    /// the connection is closed.
-    pub async fn remove_peer(&self, target: &str, ban: bool) -> Result<(), PeerError> {
-        let target = target.to_string();
-        self.request(move |n, now| n.remove_peer(&target, ban, now))
-            .await
-            .map(drop)
-    }
-
-    /// Bans a node id, an IP address or a CIDR subnet for `duration` (`None`: permanently);
-    /// see `Node::ban`.
-    pub async fn ban(
-        &self,
-        target: &str,
-        duration: Option<Duration>,
-        reason: &str,
-    ) -> Result<Ban, PeerError> {
-        let (target, reason) = (target.to_string(), reason.to_string());
-        self.call(move |n, now| n.ban(&target, duration, &reason, now))
-            .await?
-    }
-
-    /// Lifts a ban.
-    pub async fn unban(&self, target: &str) -> Result<Ban, PeerError> {
-        let target = target.to_string();
-        self.call(move |n, now| n.unban(&target, now)).await?
-    }
-
-    /// The active bans.
-    pub async fn bans(&self) -> Vec<Ban> {
-        self.call(|n, now| n.bans(now)).await.unwrap_or_default()
-    }
-
-    /// Reports an observation about a peer to its reputation (see `Node::report`).
-    pub async fn report(&self, peer: NodeId, report: Report) -> Result<ReputationScore, PeerError> {
-        self.call(move |n, now| n.report(&peer, report, now)).await
-    }
-
-    /// Spec 6.4's `report_invalid_message`.
-    pub async fn report_invalid_message(&self, peer: NodeId) -> Result<ReputationScore, PeerError> {
-        self.report(peer, Report::InvalidMessage).await
-    }
-
-    /// Runs `f` on the node inside the driver (for queries this handle has no method for).
-    pub async fn with_node<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Node, Instant) -> T + Send + 'static,
-    ) -> Result<T, PeerError> {
-        self.call(f).await
-    }
-
-    /// Every live connection.
-    pub async fn peers(&self) -> Vec<PeerInfo> {
-        self.call(|n, _| n.peers()).await.unwrap_or_default()
-    }
-
-    /// Sends an application payload to a connected peer.
-    pub async fn send_app(&self, peer: NodeId, payload: Vec<u8>) -> Result<(), PeerError> {
-        self.call(move |n, _| n.send_app(&peer, &payload)).await?
-    }
-
-    /// Disconnects every peer gracefully, waits for [`Event::ShutdownComplete`] (at most the
-    /// configured `disconnect_timeout` plus one second), then stops the driver.
-    pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.cmds.send(Cmd::Shutdown(tx)).is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// Runs `f` on the node inside the driver and returns its result.
-    async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Node, Instant) -> T + Send + 'static,
-    ) -> Result<T, PeerError> {
-        let (tx, rx) = oneshot::channel();
-        let call: Call = Box::new(move |n, now| drop(tx.send(f(n, now))));
-        self.cmds
-            .send(Cmd::Call(call))
-            .map_err(|_| PeerError::ShuttingDown)?;
-        rx.await.map_err(|_| PeerError::ShuttingDown)
-    }
-
-    /// Starts a request with `f` and waits for the event that finishes it.
-    async fn request(
-        &self,
-        f: impl FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send + 'static,
-    ) -> Result<Event, PeerError> {
-        let (tx, rx) = oneshot::channel();
-        self.cmds
-            .send(Cmd::Request(Box::new(f), tx))
-            .map_err(|_| PeerError::ShuttingDown)?;
-        rx.await.map_err(|_| PeerError::ShuttingDown)?
     }
 }
 
@@ -289,28 +124,22 @@ struct Driver {
     tasks: HashMap<ConnId, JoinHandle<()>>,
     /// Per local address: a UDP socket for DNS queries and its reader task.
     dns: HashMap<SocketAddr, (Arc<UdpSocket>, JoinHandle<()>)>,
-    requests: HashMap<RequestId, oneshot::Sender<Result<Event, PeerError>>>,
-    stopping: Vec<oneshot::Sender<()>>,
-    stop_at: Option<Instant>,
-    shutdown_complete: bool,
+    control: Control,
 }
 
 impl Driver {
     async fn run(
         mut self,
         listener: TcpListener,
-        mut cmds: mpsc::UnboundedReceiver<Cmd>,
+        cmds: Commands,
         mut io: mpsc::UnboundedReceiver<Io>,
     ) {
         let mut handles_alive = true;
         loop {
-            let mut wake = self.perform();
-            if let Some(stop_at) = self.stop_at {
-                if self.shutdown_complete || Instant::now() >= stop_at {
-                    break;
-                }
-                wake = wake.min(stop_at);
-            }
+            let wake = self.perform();
+            let Some(wake) = self.control.wake(wake, Instant::now()) else {
+                break;
+            };
             tokio::select! {
                 accepted = listener.accept() => {
                     if let Ok((stream, remote)) = accepted {
@@ -318,12 +147,12 @@ impl Driver {
                         self.open(conn, stream);
                     }
                 }
-                Some(msg) = io.recv() => self.on_io(msg),
+                Some(msg) = io.recv() => self.on_io(msg, Instant::now()),
                 cmd = cmds.recv(), if handles_alive => match cmd {
-                    Some(cmd) => self.on_cmd(cmd),
-                    None => {
+                    Ok(cmd) => self.control.on_cmd(&mut self.node, cmd, Instant::now()),
+                    Err(_) => {
                         handles_alive = false;
-                        self.begin_shutdown();
+                        self.control.begin_shutdown(&mut self.node, Instant::now());
                     }
                 },
                 () = tokio::time::sleep_until(wake.into()) => {
@@ -336,97 +165,25 @@ impl Driver {
             task.abort();
         }
         self.writers.clear();
-        for reply in self.stopping.drain(..) {
-            let _ = reply.send(());
-        }
+        self.control.finish();
+    }
+}
+
+impl Sockets for Driver {
+    type Stream = TcpStream;
+
+    fn node(&mut self) -> &mut Node {
+        &mut self.node
     }
 
-    /// Performs every pending output; returns when the node next wants `Input::Timeout`.
-    fn perform(&mut self) -> Instant {
-        loop {
-            match self.node.poll_output() {
-                Output::Transmit { conn, bytes } => {
-                    if let Some(writer) = self.writers.get(&conn) {
-                        let _ = writer.send(bytes);
-                    }
-                }
-                Output::Dial { conn, addr } => {
-                    let io = self.io.clone();
-                    let dial = tokio::spawn(async move {
-                        let _ = io.send(match TcpStream::connect(addr).await {
-                            Ok(stream) => Io::Connected(conn, stream),
-                            Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
-                        });
-                    });
-                    self.tasks.insert(conn, dial);
-                }
-                Output::Close { conn } => {
-                    self.writers.remove(&conn);
-                    if let Some(task) = self.tasks.remove(&conn) {
-                        task.abort();
-                    }
-                }
-                Output::DnsQuery { server, bytes, .. } => {
-                    let conf = || std::fs::read_to_string(qudag_peer::dns::RESOLV_CONF_PATH).ok();
-                    if let Some((bind, server)) = qudag_peer::dns::udp_route(server, conf) {
-                        self.send_dns(bind, server, &bytes);
-                    }
-                }
-                Output::Event(event) => self.on_event(event),
-                Output::Timeout { at, .. } => return at,
-                _ => {}
-            }
-        }
+    fn end_dial(&mut self, conn: ConnId) -> bool {
+        self.tasks.remove(&conn).is_some()
     }
 
-    /// Sends a DNS query from the UDP socket bound to `bind` (opened, with a reader task that
-    /// feeds every datagram back, on first use). A failed send is dropped: the core retries.
-    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
-        if !self.dns.contains_key(&bind) {
-            let Ok(socket) = std::net::UdpSocket::bind(bind)
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                .and_then(UdpSocket::from_std)
-            else {
-                return;
-            };
-            let (socket, io) = (Arc::new(socket), self.io.clone());
-            let rd = socket.clone();
-            let reader = tokio::spawn(async move {
-                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
-                loop {
-                    let msg = match rd.recv(&mut buf).await {
-                        Ok(n) => Io::Dns(buf[..n].to_vec()),
-                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
-                        Err(_) => return,
-                    };
-                    if io.send(msg).is_err() {
-                        return;
-                    }
-                }
-            });
-            self.dns.insert(bind, (socket, reader));
-        }
-        let _ = self.dns[&bind].0.try_send_to(bytes, server);
+    fn is_open(&self, conn: ConnId) -> bool {
+        self.writers.contains_key(&conn)
     }
 
-    fn on_event(&mut self, event: Event) {
-        let request = match &event {
-            Event::AddPeerFinished { request, .. } | Event::RemovePeerFinished { request, .. } => {
-                Some(*request)
-            }
-            Event::ShutdownComplete => {
-                self.shutdown_complete = true;
-                None
-            }
-            _ => None,
-        };
-        if let Some(reply) = request.and_then(|r| self.requests.remove(&r)) {
-            let _ = reply.send(Ok(event.clone()));
-        }
-        let _ = self.events.send(event);
-    }
-
-    /// Starts the reader and writer tasks of a connected socket.
     fn open(&mut self, conn: ConnId, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
@@ -459,70 +216,64 @@ impl Driver {
         self.tasks.insert(conn, reader);
     }
 
-    /// Feeds a socket report to the node, unless the node already closed that connection.
-    fn on_io(&mut self, msg: Io) {
-        let now = Instant::now();
-        match msg {
-            Io::Connected(conn, stream) => {
-                if self.tasks.remove(&conn).is_some() {
-                    self.open(conn, stream);
-                    self.node.handle_input(Input::Connected { conn, now });
-                }
-            }
-            Io::ConnectFailed(conn, cause) => {
-                if self.tasks.remove(&conn).is_some() {
-                    let input = Input::ConnectFailed { conn, cause, now };
-                    self.node.handle_input(input);
-                }
-            }
-            Io::Data(conn, data) => {
-                if self.writers.contains_key(&conn) {
-                    let input = Input::Received {
-                        conn,
-                        data: &data,
-                        now,
+    fn close(&mut self, conn: ConnId) -> bool {
+        let open = self.writers.remove(&conn).is_some();
+        if let Some(task) = self.tasks.remove(&conn) {
+            task.abort();
+        }
+        open
+    }
+
+    fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>) {
+        if let Some(writer) = self.writers.get(&conn) {
+            let _ = writer.send(bytes);
+        }
+    }
+
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
+        let io = self.io.clone();
+        let dial = tokio::spawn(async move {
+            let _ = io.send(match TcpStream::connect(addr).await {
+                Ok(stream) => Io::Connected(conn, stream),
+                Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
+            });
+        });
+        self.tasks.insert(conn, dial);
+    }
+
+    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
+        if !self.dns.contains_key(&bind) {
+            let Ok(socket) = std::net::UdpSocket::bind(bind)
+                .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                .and_then(UdpSocket::from_std)
+            else {
+                return;
+            };
+            let (socket, io) = (Arc::new(socket), self.io.clone());
+            let rd = socket.clone();
+            let reader = tokio::spawn(async move {
+                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
+                loop {
+                    let msg = match rd.recv(&mut buf).await {
+                        Ok(n) => Io::Dns(buf[..n].to_vec()),
+                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
+                        Err(_) => return,
                     };
-                    self.node.handle_input(input);
-                }
-            }
-            Io::Closed(conn, cause) => {
-                if self.writers.remove(&conn).is_some() {
-                    if let Some(task) = self.tasks.remove(&conn) {
-                        task.abort();
+                    if io.send(msg).is_err() {
+                        return;
                     }
-                    self.node.handle_input(Input::Closed { conn, cause, now });
                 }
-            }
-            Io::Dns(data) => self
-                .node
-                .handle_input(Input::DnsResponse { data: &data, now }),
+            });
+            self.dns.insert(bind, (socket, reader));
         }
+        let _ = self.dns[&bind].0.try_send_to(bytes, server);
     }
 
-    fn on_cmd(&mut self, cmd: Cmd) {
-        match cmd {
-            Cmd::Call(f) => f(&mut self.node, Instant::now()),
-            Cmd::Request(start, reply) => match start(&mut self.node, Instant::now()) {
-                Ok(request) => {
-                    self.requests.insert(request, reply);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            },
-            Cmd::Shutdown(reply) => {
-                self.stopping.push(reply);
-                self.begin_shutdown();
-            }
-        }
+    fn control(&mut self) -> &mut Control {
+        &mut self.control
     }
 
-    fn begin_shutdown(&mut self) {
-        if self.stop_at.is_none() {
-            let now = Instant::now();
-            self.node.shutdown(now);
-            let grace = self.node.config().network.peers.disconnect_timeout;
-            self.stop_at = Some(now + grace + Duration::from_secs(1));
-        }
+    fn publish(&mut self, event: Event) {
+        let _ = self.events.send(event);
     }
 }

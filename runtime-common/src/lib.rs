@@ -1,0 +1,419 @@
+//! # qudag-peer-runtime: what the runtime adapters share
+//!
+//! The Tokio and smol adapters differ only in sockets, timers, task spawning and the event
+//! broadcast channel. Everything else lives here once:
+//!
+//! - [`NodeHandle`], generic over the adapter's event channel ([`Events`]); each adapter
+//!   exports it as `NodeHandle` with its own channel. Its commands travel on an
+//!   `async-channel`, which works under any executor.
+//! - [`Control`], the driver's bookkeeping: running commands against the node, matching
+//!   `AddPeerFinished`/`RemovePeerFinished` to the waiting handle, and the shutdown deadline.
+//! - [`new_node`] and [`dns_route`], the start-up and DNS routing steps of every driver.
+//!
+//! Nothing here reads a clock except [`new_node`] (once, at start); the driver passes `now`.
+#![warn(missing_docs)]
+
+use async_channel::{Receiver, Sender};
+use qudag_peer::bans::Ban;
+use qudag_peer::node::{DurableState, IoFailure, PeerError};
+use qudag_peer::peer::{PeerInfo, Priority};
+use qudag_peer::reputation::{Report, ReputationScore};
+use qudag_peer::UnixMillis;
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId};
+use rand_core::{OsRng, TryRngCore};
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+type Call = Box<dyn FnOnce(&mut Node, Instant) + Send>;
+type Start = Box<dyn FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send>;
+type Reply<T> = Sender<T>;
+
+/// What a handle asks of the driver; the driver hands it to [`Control::on_cmd`].
+pub struct Cmd(CmdKind);
+
+enum CmdKind {
+    /// Run against the node (the closure replies itself).
+    Call(Call),
+    /// Start a request; its finishing event goes back.
+    Request(Start, Reply<Result<Event, PeerError>>),
+    /// `Node::shutdown`, then stop once it completes.
+    Shutdown(Reply<()>),
+}
+
+/// The driver's end of the command channel: it ends once every [`NodeHandle`] is dropped.
+pub type Commands = Receiver<Cmd>;
+
+/// An adapter's event channel, as a handle holds it without keeping it open.
+pub trait Events: Clone + Send + Sync + 'static {
+    /// What [`NodeHandle::events`] returns.
+    type Receiver;
+    /// A new subscriber, seeing every event from now on (one that has already ended if the
+    /// node has stopped).
+    fn subscribe(&self) -> Self::Receiver;
+}
+
+/// Creates the node the way every driver does: a seed from the OS, the wall clock once, and
+/// the saved records (`Node::restore`) in force before it dials or accepts anyone.
+pub fn new_node(
+    config: Config,
+    identity: Identity,
+    state: Option<DurableState>,
+) -> io::Result<Node> {
+    let mut seed = [0u8; 32];
+    OsRng.try_fill_bytes(&mut seed).map_err(io::Error::other)?;
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let now = Instant::now();
+    let mut node = Node::new(config, identity, seed, now, UnixMillis(unix));
+    if let Some(state) = state {
+        node.restore(state, now);
+    }
+    Ok(node)
+}
+
+/// Where an `Output::DnsQuery` goes: `(local address to bind, server)`, reading
+/// `/etc/resolv.conf` when no resolver is configured; `None` drops the query.
+pub fn dns_route(server: Option<SocketAddr>) -> Option<(SocketAddr, SocketAddr)> {
+    let conf = || std::fs::read_to_string(qudag_peer::dns::RESOLV_CONF_PATH).ok();
+    qudag_peer::dns::udp_route(server, conf)
+}
+
+/// Talks to a running node. Cheap to clone; every clone drives the same node.
+#[derive(Clone)]
+pub struct NodeHandle<E> {
+    cmds: Sender<Cmd>,
+    events: E,
+    node_id: NodeId,
+    local_addr: SocketAddr,
+}
+
+impl<E> std::fmt::Debug for NodeHandle<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("node_id", &self.node_id)
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Events> NodeHandle<E> {
+    /// A handle for the node `node_id` listening on `local_addr`, and the command channel its
+    /// driver reads.
+    pub fn new(events: E, node_id: NodeId, local_addr: SocketAddr) -> (Self, Commands) {
+        let (cmds, rx) = async_channel::unbounded();
+        let handle = NodeHandle {
+            cmds,
+            events,
+            node_id,
+            local_addr,
+        };
+        (handle, rx)
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The address the listener is bound to (and advertised).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every event from now on. The receiver ends when the node stops.
+    pub fn events(&self) -> E::Receiver {
+        self.events.subscribe()
+    }
+
+    /// Dials `address` (any format the core parses) and waits for the handshake's outcome.
+    pub async fn add_peer(&self, address: &str, priority: Priority) -> Result<NodeId, PeerError> {
+        let address = address.to_string();
+        match self
+            .request(move |n, now| n.add_peer(&address, priority, now))
+            .await?
+        {
+            Event::AddPeerFinished { result, .. } => result,
+            _ => Err(PeerError::ShuttingDown),
+        }
+    }
+
+    /// Disconnects a peer (node id, unique id prefix, or address) gracefully and waits until
+    /// the connection is closed.
+    pub async fn remove_peer(&self, target: &str, ban: bool) -> Result<(), PeerError> {
+        let target = target.to_string();
+        self.request(move |n, now| n.remove_peer(&target, ban, now))
+            .await
+            .map(drop)
+    }
+
+    /// Bans a node id, an IP address or a CIDR subnet for `duration` (`None`: permanently);
+    /// see `Node::ban`.
+    pub async fn ban(
+        &self,
+        target: &str,
+        duration: Option<Duration>,
+        reason: &str,
+    ) -> Result<Ban, PeerError> {
+        let (target, reason) = (target.to_string(), reason.to_string());
+        self.call(move |n, now| n.ban(&target, duration, &reason, now))
+            .await?
+    }
+
+    /// Lifts a ban.
+    pub async fn unban(&self, target: &str) -> Result<Ban, PeerError> {
+        let target = target.to_string();
+        self.call(move |n, now| n.unban(&target, now)).await?
+    }
+
+    /// The active bans.
+    pub async fn bans(&self) -> Vec<Ban> {
+        self.call(|n, now| n.bans(now)).await.unwrap_or_default()
+    }
+
+    /// Reports an observation about a peer to its reputation (see `Node::report`).
+    pub async fn report(&self, peer: NodeId, report: Report) -> Result<ReputationScore, PeerError> {
+        self.call(move |n, now| n.report(&peer, report, now)).await
+    }
+
+    /// Spec 6.4's `report_invalid_message`.
+    pub async fn report_invalid_message(&self, peer: NodeId) -> Result<ReputationScore, PeerError> {
+        self.report(peer, Report::InvalidMessage).await
+    }
+
+    /// Runs `f` on the node inside the driver (for queries this handle has no method for).
+    pub async fn with_node<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node, Instant) -> T + Send + 'static,
+    ) -> Result<T, PeerError> {
+        self.call(f).await
+    }
+
+    /// Every live connection.
+    pub async fn peers(&self) -> Vec<PeerInfo> {
+        self.call(|n, _| n.peers()).await.unwrap_or_default()
+    }
+
+    /// Sends an application payload to a connected peer.
+    pub async fn send_app(&self, peer: NodeId, payload: Vec<u8>) -> Result<(), PeerError> {
+        self.call(move |n, _| n.send_app(&peer, &payload)).await?
+    }
+
+    /// Disconnects every peer gracefully, waits for [`Event::ShutdownComplete`] (at most the
+    /// configured `disconnect_timeout` plus one second), then stops the driver.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = async_channel::bounded(1);
+        if self.cmds.send(Cmd(CmdKind::Shutdown(tx))).await.is_ok() {
+            let _ = rx.recv().await;
+        }
+    }
+
+    /// Runs `f` on the node inside the driver and returns its result.
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Node, Instant) -> T + Send + 'static,
+    ) -> Result<T, PeerError> {
+        let (tx, rx) = async_channel::bounded(1);
+        let call: Call = Box::new(move |n, now| drop(tx.try_send(f(n, now))));
+        self.cmds
+            .send(Cmd(CmdKind::Call(call)))
+            .await
+            .map_err(|_| PeerError::ShuttingDown)?;
+        rx.recv().await.map_err(|_| PeerError::ShuttingDown)
+    }
+
+    /// Starts a request with `f` and waits for the event that finishes it.
+    async fn request(
+        &self,
+        f: impl FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send + 'static,
+    ) -> Result<Event, PeerError> {
+        let (tx, rx) = async_channel::bounded(1);
+        self.cmds
+            .send(Cmd(CmdKind::Request(Box::new(f), tx)))
+            .await
+            .map_err(|_| PeerError::ShuttingDown)?;
+        rx.recv().await.map_err(|_| PeerError::ShuttingDown)?
+    }
+}
+
+/// The driver's bookkeeping besides sockets: requests waiting for their finishing event, and
+/// the shutdown (who waits for it, and when the driver stops regardless).
+#[derive(Default)]
+pub struct Control {
+    requests: HashMap<RequestId, Reply<Result<Event, PeerError>>>,
+    stopping: Vec<Reply<()>>,
+    stop_at: Option<Instant>,
+    shutdown_complete: bool,
+}
+
+impl Control {
+    /// Carries out a handle's command against the node.
+    pub fn on_cmd(&mut self, node: &mut Node, cmd: Cmd, now: Instant) {
+        match cmd.0 {
+            CmdKind::Call(f) => f(node, now),
+            CmdKind::Request(start, reply) => match start(node, now) {
+                Ok(request) => {
+                    self.requests.insert(request, reply);
+                }
+                Err(e) => {
+                    let _ = reply.try_send(Err(e));
+                }
+            },
+            CmdKind::Shutdown(reply) => {
+                self.stopping.push(reply);
+                self.begin_shutdown(node, now);
+            }
+        }
+    }
+
+    /// Starts `Node::shutdown` (once) and sets the deadline: the configured
+    /// `disconnect_timeout` plus one second. Also what a driver does when every handle is gone.
+    pub fn begin_shutdown(&mut self, node: &mut Node, now: Instant) {
+        if self.stop_at.is_none() {
+            node.shutdown(now);
+            let grace = node.config().network.peers.disconnect_timeout;
+            self.stop_at = Some(now + grace + Duration::from_secs(1));
+        }
+    }
+
+    /// Notes an event from the node before the driver publishes it: answers the request it
+    /// finishes, and notes `ShutdownComplete`.
+    pub fn on_event(&mut self, event: &Event) {
+        let request = match event {
+            Event::AddPeerFinished { request, .. } | Event::RemovePeerFinished { request, .. } => {
+                *request
+            }
+            Event::ShutdownComplete => {
+                self.shutdown_complete = true;
+                return;
+            }
+            _ => return,
+        };
+        if let Some(reply) = self.requests.remove(&request) {
+            let _ = reply.try_send(Ok(event.clone()));
+        }
+    }
+
+    /// When the driver next wakes, given the node's `wake`; `None` once it should stop (the
+    /// shutdown completed or its deadline passed).
+    pub fn wake(&self, wake: Instant, now: Instant) -> Option<Instant> {
+        match self.stop_at {
+            Some(_) if self.shutdown_complete => None,
+            Some(stop_at) if now >= stop_at => None,
+            Some(stop_at) => Some(wake.min(stop_at)),
+            None => Some(wake),
+        }
+    }
+
+    /// Answers everyone waiting in [`NodeHandle::shutdown`]; the driver calls it last.
+    pub fn finish(&mut self) {
+        for reply in self.stopping.drain(..) {
+            let _ = reply.try_send(());
+        }
+    }
+}
+
+/// What a socket task reports to its driver; `S` is the adapter's connected stream.
+pub enum Io<S> {
+    /// A dial finished.
+    Connected(ConnId, S),
+    /// A dial failed.
+    ConnectFailed(ConnId, IoFailure),
+    /// Bytes read from a connection.
+    Data(ConnId, Vec<u8>),
+    /// A connection's reader or writer stopped.
+    Closed(ConnId, IoFailure),
+    /// A datagram on a DNS socket.
+    Dns(Vec<u8>),
+}
+
+/// A driver's sockets and tasks, as [`Sockets::on_io`] and [`Sockets::perform`] need them:
+/// the adapter implements the I/O, the decisions are here.
+pub trait Sockets {
+    /// The adapter's connected stream.
+    type Stream;
+    /// The node the driver owns.
+    fn node(&mut self) -> &mut Node;
+    /// Forgets the dial task of `conn`; `false` if there was none (the node closed it).
+    fn end_dial(&mut self, conn: ConnId) -> bool;
+    /// Whether `conn` has a live writer.
+    fn is_open(&self, conn: ConnId) -> bool;
+    /// Starts the reader and writer tasks of a connected socket.
+    fn open(&mut self, conn: ConnId, stream: Self::Stream);
+    /// Drops `conn`'s writer (which flushes and shuts it down) and stops its task; `false`
+    /// if it had no writer.
+    fn close(&mut self, conn: ConnId) -> bool;
+    /// Queues bytes on `conn`'s writer, if it is open.
+    fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>);
+    /// Dials `addr` in a task that reports [`Io::Connected`] or [`Io::ConnectFailed`].
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr);
+    /// Sends a DNS query from a UDP socket bound to `bind` (opened, with a reader task that
+    /// reports [`Io::Dns`], on first use). A failed send is dropped: the core retries.
+    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]);
+    /// The driver's [`Control`].
+    fn control(&mut self) -> &mut Control;
+    /// Sends an event to the subscribers.
+    fn publish(&mut self, event: Event);
+
+    /// Performs every pending output; returns when the node next wants `Input::Timeout`.
+    fn perform(&mut self) -> Instant {
+        loop {
+            match self.node().poll_output() {
+                Output::Transmit { conn, bytes } => self.transmit(conn, bytes),
+                Output::Dial { conn, addr } => self.dial(conn, addr),
+                Output::Close { conn } => {
+                    self.close(conn);
+                }
+                Output::DnsQuery { server, bytes, .. } => {
+                    if let Some((bind, server)) = dns_route(server) {
+                        self.send_dns(bind, server, &bytes);
+                    }
+                }
+                Output::Event(event) => {
+                    self.control().on_event(&event);
+                    self.publish(event);
+                }
+                Output::Timeout { at, .. } => return at,
+                _ => {}
+            }
+        }
+    }
+
+    /// Feeds a socket report to the node, unless the node already closed that connection.
+    fn on_io(&mut self, msg: Io<Self::Stream>, now: Instant) {
+        match msg {
+            Io::Connected(conn, stream) => {
+                if self.end_dial(conn) {
+                    self.open(conn, stream);
+                    self.node().handle_input(Input::Connected { conn, now });
+                }
+            }
+            Io::ConnectFailed(conn, cause) => {
+                if self.end_dial(conn) {
+                    let input = Input::ConnectFailed { conn, cause, now };
+                    self.node().handle_input(input);
+                }
+            }
+            Io::Data(conn, data) => {
+                if self.is_open(conn) {
+                    let input = Input::Received {
+                        conn,
+                        data: &data,
+                        now,
+                    };
+                    self.node().handle_input(input);
+                }
+            }
+            Io::Closed(conn, cause) => {
+                if self.close(conn) {
+                    self.node().handle_input(Input::Closed { conn, cause, now });
+                }
+            }
+            Io::Dns(data) => self
+                .node()
+                .handle_input(Input::DnsResponse { data: &data, now }),
+        }
+    }
+}
