@@ -344,18 +344,7 @@ impl Message {
 
     fn check_limits(&self) -> Result<(), WireError> {
         let t = self.message_type();
-        let field = |field, len: usize, ok: bool, allowed| {
-            if ok {
-                Ok(())
-            } else {
-                Err(WireError::FieldLength {
-                    msg_type: t,
-                    field,
-                    len,
-                    allowed,
-                })
-            }
-        };
+        let field = |field, len, ok, allowed| check_field(t, field, len, ok, allowed);
         match self {
             Message::Handshake(h) => HandshakeBody::from_cbor(t, &h.body).map(drop),
             Message::HandshakeResponse(r) => {
@@ -425,18 +414,7 @@ impl HandshakeBody {
     /// Decodes and checks a body carried in a message of type `t`.
     pub fn from_cbor(t: MessageType, bytes: &[u8]) -> Result<HandshakeBody, WireError> {
         let b: HandshakeBody = cbor(t, bytes)?;
-        let field = |field, len: usize, ok: bool, allowed| {
-            if ok {
-                Ok(())
-            } else {
-                Err(WireError::FieldLength {
-                    msg_type: t,
-                    field,
-                    len,
-                    allowed,
-                })
-            }
-        };
+        let field = |field, len, ok, allowed| check_field(t, field, len, ok, allowed);
         let pk = crate::identity::PUBLIC_KEY_LEN;
         field(
             "public_key",
@@ -479,6 +457,26 @@ impl HandshakeBody {
             )?;
         }
         Ok(b)
+    }
+}
+
+/// `Ok` if `ok`, else the `FieldLength` error describing `field` of a message of type `t`.
+fn check_field(
+    t: MessageType,
+    field: &'static str,
+    len: usize,
+    ok: bool,
+    allowed: &'static str,
+) -> Result<(), WireError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(WireError::FieldLength {
+            msg_type: t,
+            field,
+            len,
+            allowed,
+        })
     }
 }
 
