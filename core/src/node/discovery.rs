@@ -141,43 +141,48 @@ impl Node {
             .collect();
         let connected_sources: BTreeSet<NodeId> = ids.clone();
         let removed = &self.removed;
-        let picks = self.book.select_preferring(
-            need.min(room),
-            unix,
-            &mut self.rng,
-            &used,
-            |e: &Entry| {
-                e.node_id.is_some_and(|n| {
-                    n == me
-                        || ids.contains(&n)
-                        || bans.check_node(&n, unix).is_some()
-                        || removed.contains_key(&n)
-                }) || e
-                    .addr
-                    .socket_addr()
-                    .is_some_and(|s| bans.check_ip(s.ip(), unix).is_some())
-                    || match (&e.addr.host, e.addr.socket_addr()) {
-                        (_, Some(s)) => busy.contains(&s) || s == own,
-                        // A name the proxy resolves (onion always, host names with proxy_all).
-                        _ if proxy.is_some() && (proxy_all || e.addr.is_onion()) => {
-                            dialing.contains(&e.addr.without_id())
-                        }
-                        (Host::Domain(_), _) => {
-                            resolving.contains(&e.addr.without_id().to_string())
-                        }
-                        // Onion addresses need the SOCKS5 proxy.
-                        _ => true,
+        // Who not to dial: ourselves, peers already connected or being dialed, banned ones, and
+        // identities an operator removed recently. One rule for both draws below.
+        let skip = |e: &Entry| {
+            e.node_id.is_some_and(|n| {
+                n == me
+                    || ids.contains(&n)
+                    || bans.check_node(&n, unix).is_some()
+                    || removed.contains_key(&n)
+            }) || e
+                .addr
+                .socket_addr()
+                .is_some_and(|s| bans.check_ip(s.ip(), unix).is_some())
+                || match (&e.addr.host, e.addr.socket_addr()) {
+                    (_, Some(s)) => busy.contains(&s) || s == own,
+                    // A name the proxy resolves (onion always, host names with proxy_all).
+                    _ if proxy.is_some() && (proxy_all || e.addr.is_onion()) => {
+                        dialing.contains(&e.addr.without_id())
                     }
-            },
-            |e: &Entry| match &e.source {
-                Source::Pex { peer, .. } => connected_sources.contains(peer),
-                _ => true,
-            },
-        );
+                    (Host::Domain(_), _) => resolving.contains(&e.addr.without_id().to_string()),
+                    // Onion addresses need the SOCKS5 proxy.
+                    _ => true,
+                }
+        };
+        let prefer = |e: &Entry| match &e.source {
+            Source::Pex { peer, .. } => connected_sources.contains(peer),
+            _ => true,
+        };
+        let mut picks =
+            self.book
+                .select_preferring(need.min(room), unix, &mut self.rng, &used, skip, prefer);
+        // Nothing dialable: after a network fault every known address may be backing off for
+        // minutes. Retry one proven address per pass regardless.
+        let last_resort = picks.is_empty();
+        if last_resort {
+            picks = self
+                .book
+                .select_proven_ignoring_backoff(1, unix, &mut self.rng, &used, skip);
+        }
         for id in ask {
             self.ask_peers(id, now);
         }
-        if let Some(first) = picks.first() {
+        if let Some(first) = picks.first().filter(|_| !last_resort) {
             let proven = self
                 .book
                 .get(first)
@@ -193,24 +198,6 @@ impl Node {
                     "{outbound} of {min} outbound connections; dialing {} address(es)",
                     picks.len()
                 ),
-            );
-        }
-        let mut picks = picks;
-        if picks.is_empty() {
-            // Nothing dialable: after a network fault every known address may be backing off
-            // for minutes. Retry one proven address per pass regardless.
-            picks = self.book.select_proven_ignoring_backoff(
-                1,
-                unix,
-                &mut self.rng,
-                &used,
-                |e: &Entry| {
-                    e.node_id.is_some_and(|n| {
-                        n == me || ids.contains(&n) || self.bans.check_node(&n, unix).is_some()
-                    }) || e.addr.socket_addr().is_none_or(|s| {
-                        busy.contains(&s) || s == own || self.bans.check_ip(s.ip(), unix).is_some()
-                    })
-                },
             );
         }
         let dialed = picks.len();
