@@ -79,6 +79,8 @@ pub enum Command {
         /// Node id, id prefix or address.
         target: String,
     },
+    /// The core's metrics snapshot (`qudag_peer::metrics::MetricsSnapshot`).
+    Stats,
     /// Shut the node down gracefully.
     Stop,
 }

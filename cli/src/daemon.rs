@@ -564,6 +564,10 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
                 .await
                 .map_err(gone)?
         }
+        Command::Stats => {
+            let m = h.with_node(|n, now| n.metrics(now)).await.map_err(gone)?;
+            json(&m)
+        }
         Command::Stop => {
             ctx.stop.notify_one();
             Ok(serde_json::json!({ "stopping": true }))

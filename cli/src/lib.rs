@@ -162,6 +162,13 @@ pub enum PeerCmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Headline metrics: peers, connections and failures by reason, dials, PEX, DNS, bans,
+    /// latency, reputation distribution and netgroup concentration
+    Stats {
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 /// `--priority`.
@@ -423,6 +430,17 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                 match format {
                     Format::Json => print_json(&r),
                     Format::Table => print!("{}", render::info_text(&r)),
+                }
+                Ok(())
+            })(),
+        ),
+        PeerCmd::Stats { format } => (
+            format,
+            (|| {
+                let r = request(data_dir, Command::Stats, CALL_TIMEOUT)?;
+                match format {
+                    Format::Json => print_json(&with_version(r)),
+                    Format::Table => print!("{}", render::stats_text(&r)),
                 }
                 Ok(())
             })(),

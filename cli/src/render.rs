@@ -552,3 +552,83 @@ pub fn known_table(known: &[KnownView]) -> String {
 pub fn known_json(known: &[KnownView]) -> serde_json::Value {
     serde_json::json!({ "version": JSON_SCHEMA_VERSION, "known": known, "summary": { "total_known": known.len() } })
 }
+
+/// `peer stats` as text, from the node's metrics snapshot (JSON of
+/// `qudag_peer::metrics::MetricsSnapshot`).
+pub fn stats_text(m: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let labelled = |v: &Value| -> String {
+        match v.as_object() {
+            Some(o) if !o.is_empty() => o
+                .iter()
+                .map(|(k, c)| format!("{k} {}", n(c)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "none".to_string(),
+        }
+    };
+    let c = &m["counters"];
+    let lat = &c["latency"];
+    let samples = n(&lat["count"]);
+    let mean = if samples > 0 {
+        format!(
+            "mean {:.1} ms",
+            lat["sum"].as_f64().unwrap_or(0.0) * 1000.0 / samples as f64
+        )
+    } else {
+        "no samples".to_string()
+    };
+    let conc = &m["concentration"];
+    let rows: Vec<(&str, String)> = vec![
+        (
+            "Peers",
+            format!(
+                "{} live: connected {} (inbound {}, outbound {}), connecting {}, handshaking {}",
+                n(&m["total_peers"]),
+                n(&m["peers_by_status"]["connected"]),
+                n(&m["connected_by_direction"]["inbound"]),
+                n(&m["connected_by_direction"]["outbound"]),
+                n(&m["peers_by_status"]["connecting"]),
+                n(&m["peers_by_status"]["handshaking"]),
+            ),
+        ),
+        ("Known addresses", n(&m["known_addresses"]).to_string()),
+        ("Active bans", n(&m["active_bans"]).to_string()),
+        ("Connections", labelled(&c["connections"])),
+        ("Disconnections", labelled(&c["disconnections"])),
+        ("Failed attempts", labelled(&c["handshake_failures"])),
+        ("Inbound refused", labelled(&c["inbound_refused"])),
+        ("Dials", format!("{} started; {}", n(&c["dials"]), labelled(&c["dial_outcomes"]))),
+        (
+            "Peer exchange",
+            format!(
+                "asked {}, was asked {}, answered {}, answers used {}, refused {}, addresses learned {}",
+                n(&c["pex_requests_sent"]),
+                n(&c["pex_requests_received"]),
+                n(&c["pex_answers_sent"]),
+                n(&c["pex_answers_received"]),
+                n(&c["pex_refused"]),
+                n(&c["pex_addresses_added"]),
+            ),
+        ),
+        ("DNS", format!("{} queries, {} failed", n(&c["dns_queries"]), n(&c["dns_failures"]))),
+        ("Bans added", labelled(&c["bans"])),
+        ("Latency", format!("{samples} samples, {mean}")),
+        ("Reputation", labelled(&m["reputation_distribution"])),
+        (
+            "Netgroups",
+            format!(
+                "{} groups, HHI {:.2}, entropy {:.2} bits",
+                conc["per_netgroup"].as_object().map_or(0, |o| o.len()),
+                conc["hhi"].as_f64().unwrap_or(0.0),
+                conc["entropy_bits"].as_f64().unwrap_or(0.0),
+            ),
+        ),
+    ];
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(&format!("{:<17}{v}\n", format!("{k}:")));
+    }
+    out
+}

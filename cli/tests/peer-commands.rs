@@ -55,6 +55,19 @@ fn peer_list_add_remove_round_trip() {
     }
     assert_eq!(node.list_json("connected")["summary"]["total_peers"], 2);
 
+    // peer stats: the core's metrics agree with what happened
+    let o = node.cli(&["peer", "stats", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(m["version"], 1);
+    assert_eq!(m["peers_by_status"]["connected"], 2, "{m}");
+    assert_eq!(m["counters"]["dial_outcomes"]["connected"], 2, "{m}");
+    let o = node.cli(&["peer", "stats"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("connected 2"), "{text}");
+    assert!(text.contains("Netgroups:"), "{text}");
+
     // adding the same peer again is a clear error
     let o = node.cli(&["peer", "add", &p1.addr]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));

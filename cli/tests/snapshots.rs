@@ -163,6 +163,7 @@ fn help_of_every_command() {
         &["peer", "ban"],
         &["peer", "unban"],
         &["peer", "info"],
+        &["peer", "stats"],
         &["status"],
         &["stop"],
         &["testnet"],
