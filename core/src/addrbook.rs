@@ -368,8 +368,8 @@ impl AddrBook {
         self.select_inner(n, now, rng, used_groups, skip, prefer, false)
     }
 
-    /// Like [`AddrBook::select`], but only proven addresses and those an operator configured
-    /// (config, bootstrap, `peer add`), ignoring their back-off: the last resort of a node below
+    /// Like [`AddrBook::select`], but only proven addresses and configured bootstrap nodes,
+    /// ignoring their back-off: the last resort of a node below
     /// `min_connections` with nothing else to dial (after a network fault every address it knows
     /// may be backing off for minutes; at start the bootstrap node may not be up yet).
     pub fn select_proven_ignoring_backoff(
@@ -401,7 +401,8 @@ impl AddrBook {
         for (i, e) in self.entries.iter().enumerate() {
             let waiting = e.retry_at() > now;
             if skip(e)
-                || (last_resort && !(e.proven() || e.source.is_protected()))
+                || (last_resort
+                    && !(e.proven() || matches!(e.source, Source::Config | Source::Bootstrap)))
                 || (!last_resort && waiting)
             {
                 continue;

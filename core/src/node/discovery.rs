@@ -172,8 +172,8 @@ impl Node {
             self.book
                 .select_preferring(need.min(room), unix, &mut self.rng, &used, skip, prefer);
         // Nothing dialable: after a network fault every known address may be backing off for
-        // minutes (or the bootstrap node was not up yet). Retry one proven or operator-configured
-        // address per pass regardless.
+        // minutes (or the bootstrap node was not up yet). Retry one proven address or bootstrap
+        // node per pass regardless (not a failed `peer add`: the operator was told it failed).
         let last_resort = picks.is_empty();
         if last_resort {
             picks = self
