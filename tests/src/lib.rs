@@ -533,6 +533,21 @@ impl Net {
         self.run_until(until);
     }
 
+    /// The outcomes of node `i`'s `add_peer` requests so far, in order.
+    pub fn add_results(
+        &self,
+        i: NodeIdx,
+    ) -> Vec<Result<qudag_peer::NodeId, qudag_peer::node::PeerError>> {
+        self.nodes[i]
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::AddPeerFinished { result, .. } => Some(result.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Checks every node's invariants.
     pub fn check_invariants(&self) -> Result<(), String> {
         for (i, n) in self.nodes.iter().enumerate() {

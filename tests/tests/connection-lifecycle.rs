@@ -6,17 +6,6 @@ use qudag_peer::peer::{Direction, DisconnectReason, PeerState, Priority};
 use qudag_peer_tests::Net;
 use std::time::Duration;
 
-fn added(net: &Net, i: usize) -> Vec<Result<qudag_peer::NodeId, PeerError>> {
-    net.nodes[i]
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::AddPeerFinished { result, .. } => Some(result.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[test]
 fn test_connection_lifecycle() {
     let mut net = Net::new();
@@ -35,7 +24,7 @@ fn test_connection_lifecycle() {
     assert_eq!(st[0].status, PeerState::Connecting);
     net.run_for(Duration::from_secs(1));
 
-    assert_eq!(added(&net, a), vec![Ok(b_id)]);
+    assert_eq!(net.add_results(a), vec![Ok(b_id)]);
     assert_eq!(net.nodes[a].node.connected_peers(), vec![b_id]);
     assert_eq!(net.nodes[b].node.connected_peers(), vec![a_id]);
     let pa = &net.nodes[a].node.peers()[0];
@@ -141,12 +130,12 @@ fn test_connection_timeout() {
         .unwrap();
     net.run_for(Duration::from_millis(9_999));
     assert!(
-        added(&net, a).is_empty(),
+        net.add_results(a).is_empty(),
         "still waiting before connection_timeout"
     );
     net.run_for(Duration::from_millis(2));
     assert_eq!(
-        added(&net, a),
+        net.add_results(a),
         vec![Err(PeerError::Timeout(Stage::Connect))]
     );
     assert!(net.nodes[a].node.peers().is_empty());
@@ -165,11 +154,11 @@ fn test_handshake_timeout_silent_peer() {
         .add_peer(&silent.to_string(), Priority::Normal, now)
         .unwrap();
     net.run_for(Duration::from_millis(4_900));
-    assert!(added(&net, a).is_empty());
+    assert!(net.add_results(a).is_empty());
     assert!(!net.raw_take(raw).is_empty(), "our Handshake was sent");
     net.run_for(Duration::from_millis(200));
     assert_eq!(
-        added(&net, a),
+        net.add_results(a),
         vec![Err(PeerError::Timeout(Stage::Handshake))]
     );
     assert!(net.raws[raw].closed);
@@ -202,7 +191,7 @@ fn test_max_connections() {
     assert_eq!(net.nodes[hub].node.connected_peers().len(), 3);
     let refused: Vec<_> = others
         .iter()
-        .flat_map(|&o| added(&net, o))
+        .flat_map(|&o| net.add_results(o))
         .filter(|r| {
             matches!(
                 r,

@@ -42,17 +42,6 @@ fn unix_secs(net: &Net) -> u64 {
     net.unix_start.as_secs()
 }
 
-fn add_results(net: &Net, i: usize) -> Vec<Result<qudag_peer::NodeId, PeerError>> {
-    net.nodes[i]
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::AddPeerFinished { result, .. } => Some(result.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
 fn disconnect_reason(msgs: &[Message]) -> Option<DisconnectReason> {
     msgs.iter().find_map(|m| match m {
         Message::Disconnect(d) => Some(DisconnectReason::from_code(d.reason)),
@@ -112,7 +101,7 @@ fn replayed_response_cannot_impersonate_the_responder() {
     net.raw_send(raw, &recorded);
     net.run_for(Duration::from_millis(20));
     assert_eq!(
-        add_results(&net, a),
+        net.add_results(a),
         vec![Err(PeerError::HandshakeFailed(
             HandshakeError::BadSignature
         ))]
@@ -216,7 +205,7 @@ fn bad_signatures_are_refused_both_ways() {
     net.raw_send(raw, &Message::HandshakeResponse(r).encode().unwrap());
     net.run_for(Duration::from_millis(20));
     assert_eq!(
-        add_results(&net, a),
+        net.add_results(a),
         vec![Err(PeerError::HandshakeFailed(
             HandshakeError::BadSignature
         ))]
@@ -368,7 +357,7 @@ fn pinned_identity_mismatch_fails() {
         .unwrap();
     net.run_for(Duration::from_secs(1));
     assert_eq!(
-        add_results(&net, a),
+        net.add_results(a),
         vec![Err(PeerError::HandshakeFailed(
             HandshakeError::IdentityMismatch {
                 expected: c_id,
@@ -405,7 +394,7 @@ fn self_connection_is_detected() {
         .add_peer(&a_addr, Priority::Normal, now)
         .unwrap();
     net.run_for(Duration::from_secs(1));
-    let r = add_results(&net, a);
+    let r = net.add_results(a);
     assert_eq!(r.len(), 1);
     assert!(
         matches!(
