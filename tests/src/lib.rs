@@ -533,6 +533,23 @@ impl Net {
         self.run_until(until);
     }
 
+    /// Node `from` dials node `to`'s listen address now (normal priority). Panics if the node
+    /// refuses the command at once: tests that expect a refusal call `add_peer` themselves.
+    pub fn dial(&mut self, from: NodeIdx, to: NodeIdx) -> qudag_peer::RequestId {
+        let (addr, now) = (self.nodes[to].addr.to_string(), self.now);
+        self.nodes[from]
+            .node
+            .add_peer(&addr, qudag_peer::peer::Priority::Normal, now)
+            .unwrap_or_else(|e| panic!("node {from} cannot dial node {to}: {e}"))
+    }
+
+    /// Every node of `from` dials node `to` now.
+    pub fn dial_all(&mut self, from: &[NodeIdx], to: NodeIdx) {
+        for &f in from {
+            self.dial(f, to);
+        }
+    }
+
     /// The outcomes of node `i`'s `add_peer` requests so far, in order.
     pub fn add_results(
         &self,

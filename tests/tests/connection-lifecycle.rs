@@ -179,14 +179,7 @@ fn test_max_connections() {
         c.network.peers.min_connections = 1;
     });
     let others: Vec<usize> = (0..5).map(|_| net.add_node()).collect();
-    let hub_addr = net.nodes[hub].addr.to_string();
-    for &o in &others {
-        let now = net.now;
-        net.nodes[o]
-            .node
-            .add_peer(&hub_addr, Priority::Normal, now)
-            .unwrap();
-    }
+    net.dial_all(&others, hub);
     net.run_for(Duration::from_secs(2));
     assert_eq!(net.nodes[hub].node.connected_peers().len(), 3);
     let refused: Vec<_> = others

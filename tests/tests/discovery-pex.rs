@@ -191,14 +191,7 @@ fn test_peer_exchange_protocol() {
     let a = net.add_node();
     // A knows some addresses: a few nodes connected to it.
     let others: Vec<usize> = (0..4).map(|_| net.add_node()).collect();
-    for &o in &others {
-        let addr = net.nodes[a].addr.to_string();
-        let now = net.now;
-        net.nodes[o]
-            .node
-            .add_peer(&addr, Priority::Normal, now)
-            .unwrap();
-    }
+    net.dial_all(&others, a);
     net.run_for(Duration::from_secs(2));
     let asker = keys::identity(951);
     let raw = net.raw_connect(a, "127.0.6.6:40000".parse().unwrap());

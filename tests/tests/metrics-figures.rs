@@ -12,14 +12,7 @@ fn figures_match_reality() {
     let hub = net.add_node();
     let a = net.add_node();
     let b = net.add_node();
-    let hub_addr = net.nodes[hub].addr.to_string();
-    for n in [a, b] {
-        let now = net.now;
-        net.nodes[n]
-            .node
-            .add_peer(&hub_addr, Priority::Normal, now)
-            .unwrap();
-    }
+    net.dial_all(&[a, b], hub);
     // One dial to nowhere.
     let now = net.now;
     net.nodes[hub]

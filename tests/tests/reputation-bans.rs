@@ -316,14 +316,7 @@ fn pex_answers_leave_out_banned_and_low_reputation_peers() {
     let mut net = Net::new();
     let hub = net.add_node();
     let others: Vec<usize> = (0..3).map(|_| net.add_node()).collect();
-    let hub_addr = net.nodes[hub].addr.to_string();
-    for &o in &others {
-        let now = net.now;
-        net.nodes[o]
-            .node
-            .add_peer(&hub_addr, Priority::Normal, now)
-            .unwrap();
-    }
+    net.dial_all(&others, hub);
     net.run_for(Duration::from_secs(1));
     let (bad, banned, good) = (others[0], others[1], others[2]);
     let now = net.now;
