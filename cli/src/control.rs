@@ -141,15 +141,28 @@ pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Resp
         Ok(s) => s,
         Err(e) => {
             return Err(match e.kind() {
+                _ if data_dir.is_file() => {
+                    format!("data dir {} is not a directory", data_dir.display())
+                }
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                     not_running()
+                }
+                // The socket cannot even be looked up: the directory keeps this user out.
+                std::io::ErrorKind::PermissionDenied
+                    if std::fs::symlink_metadata(&path).is_err() =>
+                {
+                    format!(
+                        "permission denied on data dir {}: uid {} may not enter it",
+                        data_dir.display(),
+                        crate::util::euid()
+                    )
                 }
                 std::io::ErrorKind::PermissionDenied => format!(
                     "permission denied on control socket {}: the node runs as another user",
                     path.display()
                 ),
                 _ => format!("cannot connect to control socket {}: {e}", path.display()),
-            })
+            });
         }
     };
     let _ = stream.set_read_timeout(Some(timeout));

@@ -49,7 +49,9 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Creates the data directory (mode 0700) if needed.
+/// Creates the data directory (mode 0700) if needed; an existing one must be a directory
+/// this user may read, write and search (checked here, so that the node does not fail half-way
+/// or, worse, silently ignore a `config.toml` it cannot see).
 pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
     if !dir.exists() {
         std::fs::create_dir_all(dir)
@@ -59,7 +61,57 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), String> {
     } else if !dir.is_dir() {
         return Err(format!("data dir {} is not a directory", dir.display()));
     }
+    check_access(dir)
+}
+
+/// Whether this process may read, write and search `dir` (effective ids, as `open` checks).
+fn check_access(dir: &Path) -> Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| format!("data dir {} contains a NUL byte", dir.display()))?;
+    // SAFETY: `c` is a valid NUL-terminated path; faccessat only reads it.
+    let rc = unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::R_OK | libc::W_OK | libc::X_OK,
+            libc::AT_EACCESS,
+        )
+    };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!(
+            "data dir {} is not usable by uid {}: {e} (it must be readable, writable and searchable: check its owner and mode, or use another --data-dir)",
+            dir.display(),
+            util::euid()
+        ));
+    }
     Ok(())
+}
+
+/// A configuration file error as one line: the file, the line, the key and value, and what
+/// is wrong (the core's own display names a generic `config.toml`).
+fn config_error(path: &Path, e: &qudag_peer::config::ConfigError) -> String {
+    let mut s = format!("config file {}", path.display());
+    if let Some(line) = e.line {
+        s.push_str(&format!(" line {line}"));
+    }
+    s.push_str(": ");
+    if let Some(key) = &e.key {
+        s.push_str(key);
+        if let Some(value) = &e.value {
+            s.push_str(&format!(" = {value}"));
+        }
+        s.push_str(": ");
+    }
+    let message: Vec<&str> = e
+        .message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    s.push_str(&message.join("; "));
+    s
 }
 
 /// The effective configuration: the file (`--config`, else `config.toml` in the data dir if
@@ -69,13 +121,14 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
         .config
         .clone()
         .or_else(|| Some(data_dir.join(util::CONFIG_FILE)).filter(|p| p.exists()));
-    let mut config = match &path {
+    let (mut config, text) = match &path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-            Config::from_toml_str(&text).map_err(|e| format!("{}: {e}", p.display()))?
+            let config = Config::from_toml_str(&text).map_err(|e| config_error(p, &e))?;
+            (config, text)
         }
-        None => Config::default(),
+        None => (Config::default(), String::new()),
     };
     if let Some(listen) = opts.listen {
         config.network.listen = listen;
@@ -83,6 +136,25 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
     let defaults = Config::default();
     if !opts.bootstrap.is_empty() {
         config.network.peers.bootstrap_nodes = opts.bootstrap.clone();
+    }
+    // The core only warns about a bootstrap address it cannot parse and starts without it:
+    // in the operator's own file that is an error, like any other bad value.
+    for b in &config.network.peers.bootstrap_nodes {
+        if let Err(e) = qudag_peer::addr::PeerAddress::parse(b) {
+            let at = path.as_ref().map_or_else(String::new, |p| {
+                let quoted = [format!("\"{b}\""), format!("'{b}'")];
+                match text
+                    .lines()
+                    .position(|l| quoted.iter().any(|q| l.contains(q.as_str())))
+                {
+                    Some(i) => format!("config file {} line {}: ", p.display(), i + 1),
+                    None => format!("config file {}: ", p.display()),
+                }
+            });
+            return Err(format!(
+                "{at}network.peers.bootstrap_nodes: entry {b:?} is not a valid address: {e}"
+            ));
+        }
     }
     if opts.no_default_bootstrap {
         // The network's public entry points: the built-in bootstrap nodes and DNS seeds.
@@ -156,8 +228,14 @@ pub fn load_or_create_identity(data_dir: &Path) -> Result<Identity, String> {
 /// `qudag start`. Returns when the node has stopped.
 pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
     init_logging();
-    ensure_data_dir(data_dir)?;
+    // An existing data dir is checked before the config file is looked for in it; a new one
+    // is created only once the configuration is known to be good (a bad config file writes
+    // nothing).
+    if data_dir.exists() {
+        ensure_data_dir(data_dir)?;
+    }
     let config = load_config(data_dir, opts)?;
+    ensure_data_dir(data_dir)?;
     let sock = control::socket_path(data_dir);
     if sock.exists() {
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
@@ -523,7 +601,7 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
                 })
                 .await
                 .map_err(gone)?
-                .map_err(|e| format!("cannot remove {target}: {e}"))?;
+                .map_err(|e| format!("cannot remove {target}: {}", target_error(&target, e)))?;
             h.remove_peer(&target, ban)
                 .await
                 .map_err(|e| format!("cannot remove {target}: {e}"))?;
@@ -575,15 +653,33 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
     }
 }
 
+/// Why `target` names no connected peer, for `peer remove` and `peer info`. The core reads a
+/// target that is not 8+ hex characters as an address; its "missing port" is confusing for
+/// `abcd` (a too-short id prefix) or `1.2.3.4`.
+fn target_error(target: &str, e: qudag_peer::node::PeerError) -> String {
+    use qudag_peer::node::PeerError;
+    let t = target.trim();
+    match e {
+        PeerError::InvalidAddress(_) if t.bytes().all(|b| b.is_ascii_hexdigit()) => format!(
+            "unknown peer: {t} (a node-id prefix needs at least 8 hex characters)"
+        ),
+        PeerError::InvalidAddress(a) => format!(
+            "unknown peer: {t} is neither a connected peer's address (host:port) nor a node id or node-id prefix (8+ hex characters): {a}"
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn peer_info(
     n: &mut qudag_peer::Node,
     target: &str,
     now: Instant,
 ) -> Result<serde_json::Value, String> {
-    let peer = n
-        .find_peer(target)
+    let found = n.find_peer(target);
+    let peer = found
+        .as_ref()
         .ok()
-        .and_then(|c| n.peer(c))
+        .and_then(|c| n.peer(*c))
         .map(|p| PeerView::from_info(&p));
     let id: Option<NodeId> = peer
         .as_ref()
@@ -591,9 +687,15 @@ fn peer_info(
         .and_then(|s| s.parse().ok())
         .or_else(|| target.trim().parse().ok());
     if peer.is_none() && id.is_none() {
-        return Err(format!(
-            "unknown peer: {target} (not connected; give a full 64-character node id to see a disconnected peer's reputation)"
-        ));
+        return Err(match found {
+            Err(e @ qudag_peer::node::PeerError::InvalidAddress(_)) => format!(
+                "{} (a full 64-character node id shows a disconnected peer's reputation)",
+                target_error(target, e)
+            ),
+            _ => format!(
+                "unknown peer: {target} (not connected; give a full 64-character node id to see a disconnected peer's reputation)"
+            ),
+        });
     }
     let mut out = serde_json::json!({
         "version": crate::render::JSON_SCHEMA_VERSION,

@@ -29,6 +29,22 @@ const ADDRESSES: TableDefinition<&str, &[u8]> = TableDefinition::new("addresses"
 const REPUTATION: TableDefinition<&str, &[u8]> = TableDefinition::new("reputation");
 const BANS: TableDefinition<&str, &[u8]> = TableDefinition::new("bans");
 
+/// How many names [`Store::open`] tries for a file it moves aside
+/// (`peers.redb.corrupt-<secs>`, then `…-<secs>-1` up to `…-<secs>-<N-1>`) before giving up
+/// rather than overwrite an earlier one.
+pub const MAX_ASIDE_NAMES: u32 = 100;
+
+/// A name to move `path` aside to that no file has yet: an earlier moved-aside file (a
+/// second corruption within the same second, say) is never overwritten.
+fn aside_path(path: &Path, suffix: &str, secs: u64) -> Option<PathBuf> {
+    (0..MAX_ASIDE_NAMES)
+        .map(|n| match n {
+            0 => PathBuf::from(format!("{}.{suffix}-{secs}", path.display())),
+            n => PathBuf::from(format!("{}.{suffix}-{secs}-{n}", path.display())),
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+}
+
 /// An open peer database.
 pub struct Store {
     db: Database,
@@ -66,6 +82,11 @@ impl Store {
     /// Opens (or creates) the database at `path` and reads the saved state. A corrupt or
     /// newer-version file is moved aside and reported in [`Opened::moved_aside`].
     pub fn open(path: &Path) -> Result<Opened, OpenError> {
+        Self::open_at(path, crate::util::unix_now_ms() / 1000)
+    }
+
+    /// [`Store::open`] with the time (Unix seconds) used to name a moved-aside file.
+    fn open_at(path: &Path, secs: u64) -> Result<Opened, OpenError> {
         match Self::try_open(path) {
             Ok((store, state)) => Ok(Opened {
                 store,
@@ -74,11 +95,14 @@ impl Store {
             }),
             Err(Bad::Fatal(why)) => Err(OpenError(why)),
             Err(Bad::Aside(suffix, why)) => {
-                let aside = PathBuf::from(format!(
-                    "{}.{suffix}-{}",
-                    path.display(),
-                    crate::util::unix_now_ms() / 1000
-                ));
+                let aside = aside_path(path, suffix, secs)
+                    .ok_or_else(|| {
+                        OpenError(format!(
+                            "peer database {} is unusable ({why}) and there is no free name to move it aside to (remove old {}.{suffix}-* files)",
+                            path.display(),
+                            path.display()
+                        ))
+                    })?;
                 std::fs::rename(path, &aside).map_err(|e| {
                     OpenError(format!(
                         "peer database {} is unusable ({why}) and could not be moved aside to {}: {e}",
@@ -278,6 +302,28 @@ mod tests {
         assert!(aside.exists(), "{}", aside.display());
         assert!(!why.is_empty());
         assert!(opened.state.is_none());
+    }
+
+    #[test]
+    fn an_earlier_moved_aside_file_is_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.redb");
+        let first = aside_path(&path, "corrupt", 7).unwrap();
+        assert_eq!(first, dir.path().join("peers.redb.corrupt-7"));
+        std::fs::write(&first, b"earlier").unwrap();
+        let second = aside_path(&path, "corrupt", 7).unwrap();
+        assert_eq!(second, dir.path().join("peers.redb.corrupt-7-1"));
+        // At the limit: every name taken, no name rather than an overwrite.
+        for n in 1..MAX_ASIDE_NAMES {
+            std::fs::write(dir.path().join(format!("peers.redb.corrupt-7-{n}")), b"x").unwrap();
+        }
+        assert_eq!(aside_path(&path, "corrupt", 7), None);
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        // Opening now fails clearly and keeps every file.
+        let e = Store::open_at(&path, 7).err().expect("no free name");
+        assert!(e.0.contains("no free name"), "{e}");
+        assert_eq!(std::fs::read(&first).unwrap(), b"earlier");
+        assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 8192]);
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub enum Cmd {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
         /// Bootstrap node to dial at start (repeatable; replaces network.peers.bootstrap_nodes)
-        #[arg(long, value_name = "ADDR")]
+        #[arg(long, value_name = "ADDR", value_parser = parse_peer_address)]
         bootstrap: Vec<String>,
         /// Use neither the built-in bootstrap nodes nor the built-in DNS seeds
         #[arg(long)]
@@ -113,6 +113,7 @@ pub enum PeerCmd {
     /// Connect to a peer and wait for the handshake
     Add {
         /// 1.2.3.4:8000, [2001:db8::1]:8000, host:8000, name.onion:8000 or quantum://<node-id>@host[:port]
+        #[arg(value_parser = non_empty)]
         address: String,
         /// Eviction priority
         #[arg(long, value_enum, default_value_t = PriorityArg::Normal)]
@@ -124,6 +125,7 @@ pub enum PeerCmd {
     /// Disconnect a peer gracefully
     Remove {
         /// The peer's address, node id or unique node-id prefix (8+ hex characters)
+        #[arg(value_parser = non_empty)]
         target: String,
         /// Also ban the peer's node id (or its IP before the handshake)
         #[arg(long)]
@@ -135,12 +137,13 @@ pub enum PeerCmd {
     /// Ban a node id, an IP address or a CIDR subnet (disconnects it; refuses it both ways)
     Ban {
         /// Node id (64 hex characters), IP address, or subnet like 10.0.0.0/8
+        #[arg(value_parser = non_empty)]
         target: String,
         /// How long (e.g. 90s, 10m, 2h, 7d, 1w) [default: permanently]
         #[arg(long = "for", value_name = "DURATION", value_parser = util::parse_duration)]
         duration: Option<Duration>,
-        /// Why, for the ban list
-        #[arg(long, value_name = "TEXT", default_value = "")]
+        /// Why, for the ban list (at most 256 bytes, one line)
+        #[arg(long, value_name = "TEXT", default_value = "", value_parser = parse_reason)]
         reason: String,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -149,6 +152,7 @@ pub enum PeerCmd {
     /// Lift a ban
     Unban {
         /// The target as banned (node id, IP address or subnet)
+        #[arg(value_parser = non_empty)]
         target: String,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -157,6 +161,7 @@ pub enum PeerCmd {
     /// Everything known about one peer: connection, reputation components, recent history
     Info {
         /// Node id, unique node-id prefix, or address
+        #[arg(value_parser = non_empty)]
         target: String,
         /// Output format
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -192,23 +197,93 @@ impl From<PriorityArg> for Priority {
     }
 }
 
+/// A required text argument that must not be empty (`qudag peer add ""`).
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// `--bootstrap`: any address format of spec 3.2, checked before the node starts (the core
+/// would only log a warning and start without it).
+fn parse_peer_address(s: &str) -> Result<String, String> {
+    qudag_peer::addr::PeerAddress::parse(s)
+        .map(|_| s.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// `--reason`: one line of at most [`qudag_peer::bans::MAX_BAN_REASON_LEN`] bytes (the ban
+/// list would otherwise truncate it silently, and a newline would break the table).
+fn parse_reason(s: &str) -> Result<String, String> {
+    let max = qudag_peer::bans::MAX_BAN_REASON_LEN;
+    if s.len() > max {
+        return Err(format!("is {} bytes; at most {max} are kept", s.len()));
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must be one line without control characters".into());
+    }
+    Ok(s.to_string())
+}
+
+/// Whether the raw arguments ask for JSON output (`--format json` or `--format=json`), for
+/// usage errors, which are found before the arguments are parsed.
+fn wants_json(args: &[std::ffi::OsString]) -> bool {
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--format=json" || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
+}
+
+/// The JSON error document of docs/CLI.md.
+fn json_error(message: &str) -> String {
+    serde_json::json!({
+        "version": render::JSON_SCHEMA_VERSION,
+        "error": { "message": message },
+    })
+    .to_string()
+}
+
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: not errors.
+            let _ = util::out(&e.render().to_string());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if wants_json(&args) => {
+            // A usage error in JSON mode: the JSON error document (exit 2), so that a script
+            // reading stdout always gets JSON.
+            let text = e.render().to_string();
+            let message = text
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_string();
+            let _ = util::out(&format!("{}\n", json_error(&message)));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+    };
     let data_dir = util::data_dir(cli.data_dir.as_deref());
     let (format, result) = run(cli.command, &data_dir);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             match format {
-                Format::Json => println!(
-                    "{}",
-                    serde_json::json!({
-                        "version": render::JSON_SCHEMA_VERSION,
-                        "error": { "message": message },
-                    })
-                ),
-                Format::Table => eprintln!("error: {message}"),
+                Format::Json => {
+                    if let Err(e) = util::out(&format!("{}\n", json_error(&message))) {
+                        util::err_line(&format!("error: {message} ({e})"));
+                    }
+                }
+                Format::Table => util::err_line(&format!("error: {message}")),
             }
             ExitCode::from(1)
         }
@@ -237,8 +312,11 @@ fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), String>) {
         Cmd::Status { format } => (format, status(data_dir, format)),
         Cmd::Stop => (
             Format::Table,
-            request(data_dir, Command::Stop, CALL_TIMEOUT).map(|_| {
-                println!("stopping the node for data dir {}", data_dir.display());
+            request(data_dir, Command::Stop, CALL_TIMEOUT).and_then(|_| {
+                util::out(&format!(
+                    "stopping the node for data dir {}\n",
+                    data_dir.display()
+                ))
             }),
         ),
         Cmd::Peer(p) => peer(p, data_dir),
@@ -266,11 +344,11 @@ fn decode<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, Str
         .map_err(|e| format!("the node sent an answer this client does not understand: {e}"))
 }
 
-fn print_json(v: &serde_json::Value) {
-    println!(
-        "{}",
+fn print_json(v: &serde_json::Value) -> Result<(), String> {
+    util::out(&format!(
+        "{}\n",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
-    );
+    ))
 }
 
 fn status(data_dir: &Path, format: Format) -> Result<(), String> {
@@ -279,9 +357,9 @@ fn status(data_dir: &Path, format: Format) -> Result<(), String> {
         Format::Json => {
             let mut v = serde_json::to_value(&s).map_err(|e| e.to_string())?;
             v["version"] = render::JSON_SCHEMA_VERSION.into();
-            print_json(&v);
+            print_json(&v)?;
         }
-        Format::Table => print!("{}", render::status_text(&s)),
+        Format::Table => util::out(&render::status_text(&s))?,
     }
     Ok(())
 }
@@ -298,8 +376,8 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                     let known: Vec<render::KnownView> =
                         decode(request(data_dir, Command::KnownList, CALL_TIMEOUT)?)?;
                     match format {
-                        Format::Json => print_json(&render::known_json(&known)),
-                        Format::Table => print!("{}", render::known_table(&known)),
+                        Format::Json => print_json(&render::known_json(&known))?,
+                        Format::Table => util::out(&render::known_table(&known))?,
                     }
                     return Ok(());
                 }
@@ -307,8 +385,8 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                     let bans: Vec<BanView> =
                         decode(request(data_dir, Command::BanList, CALL_TIMEOUT)?)?;
                     match format {
-                        Format::Json => print_json(&render::ban_json(&bans)),
-                        Format::Table => print!("{}", render::ban_table(&bans)),
+                        Format::Json => print_json(&render::ban_json(&bans))?,
+                        Format::Table => util::out(&render::ban_table(&bans))?,
                     }
                     return Ok(());
                 }
@@ -316,8 +394,8 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                     decode(request(data_dir, Command::PeerList, CALL_TIMEOUT)?)?;
                 let peers = render::filter_peers(peers, filter);
                 match format {
-                    Format::Json => print_json(&render::peer_json(&peers)),
-                    Format::Table => print!("{}", render::peer_table(&peers, style)),
+                    Format::Json => print_json(&render::peer_json(&peers))?,
+                    Format::Table => util::out(&render::peer_table(&peers, style))?,
                 }
                 Ok(())
             })(),
@@ -335,11 +413,11 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                 };
                 let r = request(data_dir, command, ADD_TIMEOUT)?;
                 match format {
-                    Format::Json => print_json(&with_version(r)),
-                    Format::Table => println!(
-                        "Peer {address} added successfully (peer id {})",
+                    Format::Json => print_json(&with_version(r))?,
+                    Format::Table => util::out(&format!(
+                        "Peer {address} added successfully (peer id {})\n",
                         r["peer_id"].as_str().unwrap_or("?")
-                    ),
+                    ))?,
                 }
                 Ok(())
             })(),
@@ -357,15 +435,15 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                 };
                 let r = request(data_dir, command, CALL_TIMEOUT)?;
                 match format {
-                    Format::Json => print_json(&with_version(r)),
+                    Format::Json => print_json(&with_version(r))?,
                     Format::Table => {
                         let id = r["peer_id"]
                             .as_str()
                             .map_or_else(String::new, |i| format!(" (peer id {i})"));
                         if ban {
-                            println!("Peer {target}{id} removed and banned");
+                            util::out(&format!("Peer {target}{id} removed and banned\n"))?;
                         } else {
-                            println!("Peer {target}{id} removed");
+                            util::out(&format!("Peer {target}{id} removed\n"))?;
                         }
                     }
                 }
@@ -387,7 +465,7 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                 };
                 let r = request(data_dir, command, CALL_TIMEOUT)?;
                 match format {
-                    Format::Json => print_json(&with_version(r)),
+                    Format::Json => print_json(&with_version(r))?,
                     Format::Table => {
                         let b: BanView = decode(r)?;
                         let until = match (&b.expires, duration) {
@@ -397,7 +475,7 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                             (Some(e), None) => format!("until {e}"),
                             (None, _) => "permanently".to_string(),
                         };
-                        println!("banned {} {until}: {}", b.target, b.reason);
+                        util::out(&format!("banned {} {until}: {}\n", b.target, b.reason))?;
                     }
                 }
                 Ok(())
@@ -414,10 +492,10 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
                     CALL_TIMEOUT,
                 )?;
                 match format {
-                    Format::Json => print_json(&with_version(r)),
+                    Format::Json => print_json(&with_version(r))?,
                     Format::Table => {
                         let b: BanView = decode(r)?;
-                        println!("unbanned {}", b.target);
+                        util::out(&format!("unbanned {}\n", b.target))?;
                     }
                 }
                 Ok(())
@@ -428,8 +506,8 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
             (|| {
                 let r = request(data_dir, Command::PeerInfo { target }, CALL_TIMEOUT)?;
                 match format {
-                    Format::Json => print_json(&r),
-                    Format::Table => print!("{}", render::info_text(&r)),
+                    Format::Json => print_json(&r)?,
+                    Format::Table => util::out(&render::info_text(&r))?,
                 }
                 Ok(())
             })(),
@@ -439,8 +517,8 @@ fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<(), String>) {
             (|| {
                 let r = request(data_dir, Command::Stats, CALL_TIMEOUT)?;
                 match format {
-                    Format::Json => print_json(&with_version(r)),
-                    Format::Table => print!("{}", render::stats_text(&r)),
+                    Format::Json => print_json(&with_version(r))?,
+                    Format::Table => util::out(&render::stats_text(&r))?,
                 }
                 Ok(())
             })(),

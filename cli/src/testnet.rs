@@ -12,7 +12,7 @@ use qudag_peer::{Config, Identity};
 use qudag_peer_tokio::NodeHandle;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write as _};
+use std::io::IsTerminal;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -71,19 +71,21 @@ async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), String> {
     let style = Style {
         color: crate::util::color_stdout(),
     };
-    println!(
-        "qudag testnet: {n} nodes on loopback; node 1 ({}) at {} is the bootstrap node, the others know only it.",
+    // A closed stdout (`qudag testnet | head`) must not stop the nodes half-way: output
+    // failures are ignored here and the shutdown below still runs.
+    let _ = crate::util::out(&format!(
+        "qudag testnet: {n} nodes on loopback; node 1 ({}) at {} is the bootstrap node, the others know only it.\n",
         handles[0].node_id().short(),
         handles[0].local_addr()
-    );
-    println!(
-        "Peer exchange every {} s. {}",
+    ));
+    let _ = crate::util::out(&format!(
+        "Peer exchange every {} s. {}\n",
         TESTNET_DISCOVERY_INTERVAL.as_secs(),
         match duration {
             Some(d) => format!("Running for {} s (Ctrl-C stops earlier).", d.as_secs()),
             None => "Press Ctrl-C to stop.".to_string(),
         }
-    );
+    ));
     let mut last = String::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
@@ -98,11 +100,10 @@ async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), String> {
         let (rows, table) = snapshot(&handles, style).await;
         let t = format!("t = {:>3} s\n", started.elapsed().as_secs());
         if tty {
-            print!("\x1b[2J\x1b[H{t}{rows}{table}");
-            let _ = std::io::stdout().flush();
+            let _ = crate::util::out(&format!("\x1b[2J\x1b[H{t}{rows}{table}"));
         } else if rows != last {
             // Plain output (a pipe, a file, CI): a frame only when who-knows-whom changed.
-            println!("{t}{rows}{table}");
+            let _ = crate::util::out(&format!("{t}{rows}{table}\n"));
             last = rows;
         }
         if stopped_by_user || deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
@@ -110,10 +111,10 @@ async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), String> {
         }
     }
     let (mesh, total) = mesh_count(&handles).await;
-    println!(
-        "\nAfter {} s: {mesh} of {total} nodes are connected to every other node. Shutting down…",
+    let _ = crate::util::out(&format!(
+        "\nAfter {} s: {mesh} of {total} nodes are connected to every other node. Shutting down…\n",
         started.elapsed().as_secs()
-    );
+    ));
     let shutdowns: Vec<_> = handles
         .iter()
         .map(|h| {
@@ -124,7 +125,7 @@ async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), String> {
     for s in shutdowns {
         let _ = s.await;
     }
-    println!("testnet stopped");
+    let _ = crate::util::out("testnet stopped\n");
     Ok(())
 }
 

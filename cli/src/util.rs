@@ -13,6 +13,25 @@ pub const DB_FILE: &str = "peers.redb";
 /// The configuration file's name inside the data directory.
 pub const CONFIG_FILE: &str = "config.toml";
 
+/// Writes `text` to stdout. A closed pipe (`qudag peer list | head -1`) is not an error: the
+/// reader has stopped reading and gets nothing more. Any other failure (`> /dev/full`) is,
+/// with a clear message instead of a panic.
+pub fn out(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write the output: {e}")),
+    }
+}
+
+/// Writes one line to stderr; a failure is ignored (there is nowhere left to report it).
+pub fn err_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
 /// `--data-dir`, else `QUDAG_DATA_DIR` (clap reads it), else `~/.qudag`.
 pub fn data_dir(arg: Option<&Path>) -> PathBuf {
     if let Some(p) = arg {
@@ -31,9 +50,15 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => (&t[..i], &t[i..]),
         None => (t, "s"),
     };
+    if num.is_empty() {
+        return Err(format!(
+            "invalid duration {s:?}: expected a whole number and a unit, e.g. 90s, 10m, 2h, 7d or 1w"
+        ));
+    }
+    // Only digits are left: the one way parsing fails is a number beyond u64.
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 90s, 10m, 2h, 7d or 1w"))?;
+        .map_err(|_| format!("invalid duration {s:?}: too long"))?;
     let mult = match unit {
         "s" => 1,
         "m" => 60,
@@ -145,7 +170,14 @@ mod tests {
         assert_eq!(parse_duration("1w").unwrap(), Duration::from_secs(604_800));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("5y").is_err());
-        assert!(parse_duration("").is_err());
+        assert!(parse_duration("").unwrap_err().contains("whole number"));
+        assert!(parse_duration("1.5h").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("99999999999999999999s")
+            .unwrap_err()
+            .contains("too long"));
+        assert!(parse_duration("99999999999999999w")
+            .unwrap_err()
+            .contains("too long"));
         assert_eq!(
             format_duration(Duration::from_secs(3 * 86_400 + 4 * 3600)),
             "3d4h"
