@@ -257,11 +257,15 @@ pub fn main() -> ExitCode {
         Err(e) if wants_json(&args) => {
             // A usage error in JSON mode: the JSON error document (exit 2), so that a script
             // reading stdout always gets JSON.
+            // clap's message is the paragraph before the usage ("the following required
+            // arguments were not provided:" and the arguments on the next lines).
             let text = e.render().to_string();
             let message = text
                 .lines()
-                .next()
-                .unwrap_or_default()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
                 .trim_start_matches("error: ")
                 .to_string();
             let _ = util::out(&format!("{}\n", json_error(&message)));
