@@ -6,7 +6,8 @@
 //! `docs/CLI.md`.
 //!
 //! Exit codes: 0 success, 1 an operational error (one line on stderr, or a JSON error document
-//! on stdout with `--format json`), 2 a usage error (clap's message and help).
+//! on stdout with `--format json`), 2 a usage error (clap's message and help, or the JSON error
+//! document with `--format json`). Usage errors are found before the node is asked anything.
 #![warn(missing_docs)]
 
 pub mod control;
