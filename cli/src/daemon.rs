@@ -231,12 +231,20 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
     // An existing data dir is checked before the config file is looked for in it; a new one
     // is created only once the configuration is known to be good (a bad config file writes
     // nothing).
+    let sock = control::socket_path(data_dir);
+    if sock.as_os_str().len() > util::MAX_SOCKET_PATH_LEN {
+        return Err(format!(
+            "control socket path {} is too long for a Unix socket ({} bytes, at most {}; use a shorter --data-dir)",
+            sock.display(),
+            sock.as_os_str().len(),
+            util::MAX_SOCKET_PATH_LEN
+        ));
+    }
     if data_dir.exists() {
         ensure_data_dir(data_dir)?;
     }
     let config = load_config(data_dir, opts)?;
     ensure_data_dir(data_dir)?;
-    let sock = control::socket_path(data_dir);
     if sock.exists() {
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
             return Err(format!(
@@ -246,12 +254,6 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
         }
         std::fs::remove_file(&sock)
             .map_err(|e| format!("cannot remove stale control socket {}: {e}", sock.display()))?;
-    }
-    if sock.as_os_str().len() >= 100 {
-        return Err(format!(
-            "control socket path {} is too long for a Unix socket (use a shorter --data-dir)",
-            sock.display()
-        ));
     }
     let identity = load_or_create_identity(data_dir)?;
     let opened = Store::open(&data_dir.join(util::DB_FILE)).map_err(|e| e.to_string())?;
@@ -617,6 +619,9 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
             duration_secs,
             reason,
         } => {
+            if target.trim().parse::<NodeId>().ok() == Some(h.node_id()) {
+                return Err(format!("cannot ban {target}: that is this node's own id"));
+            }
             let ban = h
                 .ban(&target, duration_secs.map(Duration::from_secs), &reason)
                 .await

@@ -88,7 +88,8 @@ async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), String> {
     ));
     let mut last = String::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+    // `--duration` is at most util::MAX_DURATION; checked all the same (no overflow panic).
+    let deadline = duration.and_then(|d| tokio::time::Instant::now().checked_add(d));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut stopped_by_user = false;

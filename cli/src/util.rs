@@ -13,6 +13,14 @@ pub const DB_FILE: &str = "peers.redb";
 /// The configuration file's name inside the data directory.
 pub const CONFIG_FILE: &str = "config.toml";
 
+/// The longest control socket path, in bytes: a Unix socket address holds 108 bytes on Linux
+/// and 104 on the BSDs and macOS, the terminating NUL included; kept below both.
+pub const MAX_SOCKET_PATH_LEN: usize = 99;
+
+/// The longest duration `--for` and `--duration` accept: 100 years (36,500 days). Longer is
+/// no different from a permanent ban (leave `--for` out) and would overflow clocks.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
+
 /// Writes `text` to stdout. A closed pipe (`qudag peer list | head -1`) is not an error: the
 /// reader has stopped reading and gets nothing more. Any other failure (`> /dev/full`) is,
 /// with a clear message instead of a panic.
@@ -43,7 +51,7 @@ pub fn data_dir(arg: Option<&Path>) -> PathBuf {
     }
 }
 
-/// Parses `90`, `90s`, `10m`, `2h`, `7d`, `1w` (whole units).
+/// Parses `90`, `90s`, `10m`, `2h`, `7d`, `1w` (whole units), at most [`MAX_DURATION`].
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
@@ -76,7 +84,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     n.checked_mul(mult)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("invalid duration {s:?}: too long"))
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| {
+            format!(
+                "invalid duration {s:?}: too long (at most {}d, 100 years)",
+                MAX_DURATION.as_secs() / 86_400
+            )
+        })
 }
 
 /// A duration in the largest whole unit that fits, e.g. `2h`, `90s`, `3d4h`.
@@ -178,6 +192,14 @@ mod tests {
         assert!(parse_duration("99999999999999999w")
             .unwrap_err()
             .contains("too long"));
+        // At the limit.
+        assert_eq!(parse_duration("36500d").unwrap(), MAX_DURATION);
+        assert_eq!(
+            parse_duration(&format!("{}s", MAX_DURATION.as_secs())).unwrap(),
+            MAX_DURATION
+        );
+        assert!(parse_duration("36501d").unwrap_err().contains("too long"));
+        assert!(parse_duration(&format!("{}s", MAX_DURATION.as_secs() + 1)).is_err());
         assert_eq!(
             format_duration(Duration::from_secs(3 * 86_400 + 4 * 3600)),
             "3d4h"

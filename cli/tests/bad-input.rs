@@ -377,6 +377,22 @@ fn malformed_arguments_are_usage_errors_and_change_nothing() {
         ),
         case(&["testnet", "--duration", "0s"], 2, &["must be positive"]),
         case(&["testnet", "--duration", "soon"], 2, &["invalid duration"]),
+        // Beyond util::MAX_DURATION (100 years): an overflow panic in testnet before.
+        case(
+            &["testnet", "--duration", "18446744073709551615s"],
+            2,
+            &["too long"],
+        ),
+        case(
+            &["testnet", "--duration", "36501d"],
+            2,
+            &["too long", "at most 36500d"],
+        ),
+        case(
+            &["peer", "ban", "10.1.0.0/16", "--for", "5215w"],
+            2,
+            &["too long"],
+        ),
     ];
     // A bad --format for every command that has one.
     for cmd in [
@@ -574,6 +590,8 @@ fn operational_errors_are_one_clear_line_and_change_nothing() {
         case(&["peer", "unban", "10.0.0.1"], 1, &["not banned"]),
         case(&["peer", "unban", "10.0.0.0/16"], 1, &["not banned"]),
         case(&["peer", "unban", &unknown_id], 1, &["not banned"]),
+        // The node's own id.
+        case(&["peer", "ban", &node.id], 1, &["this node's own id"]),
     ];
     check_cases(&node, &cases);
     // The node still answers, and the peer is still connected.
@@ -946,6 +964,42 @@ fn an_unusable_peer_database_is_moved_aside_byte_identical() {
         let known = node.list_json("known");
         assert_eq!(known["summary"]["total_known"], 0, "{what}: {known}");
     }
+}
+
+#[test]
+fn a_data_dir_too_long_for_the_control_socket_is_refused_before_it_is_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().display().to_string().len();
+    // data dir + "/control.sock" one byte over MAX_SOCKET_PATH_LEN.
+    let len = (qudag_cli::util::MAX_SOCKET_PATH_LEN + 1)
+        .checked_sub(base + "/".len() + "/control.sock".len())
+        .filter(|l| *l > 1)
+        .expect("the temp dir path is too long for this test (set TMPDIR shorter)");
+    let name = "d".repeat(len);
+    let dir = tmp.path().join(&name);
+    assert_eq!(
+        dir.join("control.sock").as_os_str().len(),
+        qudag_cli::util::MAX_SOCKET_PATH_LEN + 1
+    );
+    let o = run_with_deadline(start_args(&dir, &[]), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is too long for a Unix socket"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.exists());
+    let o = cli(&dir, &["status"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is too long for a Unix socket"),
+        "{}",
+        stderr(&o)
+    );
+    // At the limit it is fine.
+    let dir = tmp.path().join(&name[1..]);
+    let node = NodeProc::start(&dir, &[]);
+    assert!(node.cli(&["status"]).status.success());
 }
 
 #[test]
