@@ -198,10 +198,19 @@ impl From<PriorityArg> for Priority {
     }
 }
 
-/// A required text argument that must not be empty (`qudag peer add ""`).
+/// The longest address or target argument, in bytes. The longest valid one,
+/// `quantum://<64 hex>@<253-character host name>:65535`, is about 340 bytes; a longer one is
+/// refused here rather than sent to the node (a request over the control socket's
+/// [`control::MAX_REQUEST_LEN`] would arrive cut off) and echoed back in an error.
+pub const MAX_TARGET_LEN: usize = 1024;
+
+/// An address or target argument: not empty (`qudag peer add ""`), at most
+/// [`MAX_TARGET_LEN`] bytes.
 fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())
+    } else if s.len() > MAX_TARGET_LEN {
+        Err(format!("is {} bytes; at most {MAX_TARGET_LEN}", s.len()))
     } else {
         Ok(s.to_string())
     }
@@ -247,6 +256,10 @@ fn json_error(message: &str) -> String {
 
 /// Runs the command line; the process exit code.
 pub fn main() -> ExitCode {
+    // An empty QUDAG_DATA_DIR means unset (clap would report it as a missing --data-dir value).
+    if std::env::var_os("QUDAG_DATA_DIR").is_some_and(|v| v.is_empty()) {
+        std::env::remove_var("QUDAG_DATA_DIR");
+    }
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,

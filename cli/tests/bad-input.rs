@@ -151,6 +151,8 @@ fn malformed_arguments_are_usage_errors_and_change_nothing() {
     let (node, _peer) = node_with_state(tmp.path());
     let long_reason = "x".repeat(qudag_peer::bans::MAX_BAN_REASON_LEN + 1);
     let max_reason = "x".repeat(qudag_peer::bans::MAX_BAN_REASON_LEN);
+    let too_long = "a".repeat(qudag_cli::MAX_TARGET_LEN + 1);
+    let too_long_addr = format!("{}:80", "a".repeat(70_000));
     let mut cases = vec![
         // Unknown commands and flags, missing and extra arguments.
         case(
@@ -289,6 +291,21 @@ fn malformed_arguments_are_usage_errors_and_change_nothing() {
         case(&["peer", "unban", ""], 2, &["must not be empty"]),
         case(&["peer", "info"], 2, &["required", "<TARGET>"]),
         case(&["peer", "info", ""], 2, &["must not be empty"]),
+        // Over MAX_TARGET_LEN: refused by the client (before, a target over the control
+        // socket's request limit reached the node cut off: "malformed request: EOF …").
+        case(
+            &["peer", "add", &too_long_addr],
+            2,
+            &["'<ADDRESS>'", "at most 1024"],
+        ),
+        case(
+            &["peer", "ban", &too_long],
+            2,
+            &["'<TARGET>'", "at most 1024"],
+        ),
+        case(&["peer", "unban", &too_long], 2, &["at most 1024"]),
+        case(&["peer", "remove", &too_long], 2, &["at most 1024"]),
+        case(&["peer", "info", &too_long], 2, &["at most 1024"]),
         // `--data-dir` without a value.
         case(
             &["status", "--data-dir"],
@@ -455,6 +472,8 @@ fn operational_errors_are_one_clear_line_and_change_nothing() {
     let unknown_id = format!("{}{}", unknown_prefix, "0".repeat(56));
     let id63 = "a".repeat(63);
     let bad_quantum = format!("quantum://{id63}@127.0.0.1:80");
+    let at_limit = "g".repeat(qudag_cli::MAX_TARGET_LEN);
+    let at_limit_addr = format!("{}:80", "a".repeat(qudag_cli::MAX_TARGET_LEN - 3));
     let cases = vec![
         // peer add: every malformed address form of spec 3.2.
         case(
@@ -509,6 +528,9 @@ fn operational_errors_are_one_clear_line_and_change_nothing() {
             1,
             &["invalid address", "unknown scheme"],
         ),
+        // At MAX_TARGET_LEN: sent, and refused by the address parser.
+        case(&["peer", "add", &at_limit_addr], 1, &["invalid address"]),
+        case(&["peer", "ban", &at_limit], 1, &["invalid ban target"]),
         // A banned address and an already connected peer.
         case(&["peer", "add", "10.1.2.3:8000"], 1, &["banned"]),
         case(&["peer", "add", &peer.addr], 1, &["already connected"]),
@@ -598,6 +620,24 @@ fn operational_errors_are_one_clear_line_and_change_nothing() {
     let s = node.cli(&["status", "--format", "json"]);
     let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
     assert_eq!(s["connected"], 1, "{s}");
+}
+
+#[test]
+fn an_empty_qudag_data_dir_is_unset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = qudag();
+    c.arg("status")
+        .env("QUDAG_DATA_DIR", "")
+        .env("HOME", tmp.path());
+    let o = run_with_deadline(c, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).trim_end(),
+        format!(
+            "error: no node is running for data dir {} (start one with: qudag start)",
+            tmp.path().join(".qudag").display()
+        )
+    );
 }
 
 #[test]
