@@ -137,14 +137,7 @@ pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Resp
             data_dir.display()
         )
     };
-    if path.as_os_str().len() > crate::util::MAX_SOCKET_PATH_LEN {
-        return Err(format!(
-            "control socket path {} is too long for a Unix socket ({} bytes, at most {}; use a shorter --data-dir)",
-            path.display(),
-            path.as_os_str().len(),
-            crate::util::MAX_SOCKET_PATH_LEN
-        ));
-    }
+    crate::util::check_socket_path(&path)?;
     let mut stream = match UnixStream::connect(&path) {
         Ok(s) => s,
         Err(e) => {

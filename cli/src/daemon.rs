@@ -228,18 +228,11 @@ pub fn load_or_create_identity(data_dir: &Path) -> Result<Identity, String> {
 /// `qudag start`. Returns when the node has stopped.
 pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
     init_logging();
+    let sock = control::socket_path(data_dir);
+    util::check_socket_path(&sock)?;
     // An existing data dir is checked before the config file is looked for in it; a new one
     // is created only once the configuration is known to be good (a bad config file writes
     // nothing).
-    let sock = control::socket_path(data_dir);
-    if sock.as_os_str().len() > util::MAX_SOCKET_PATH_LEN {
-        return Err(format!(
-            "control socket path {} is too long for a Unix socket ({} bytes, at most {}; use a shorter --data-dir)",
-            sock.display(),
-            sock.as_os_str().len(),
-            util::MAX_SOCKET_PATH_LEN
-        ));
-    }
     if data_dir.exists() {
         ensure_data_dir(data_dir)?;
     }

@@ -17,6 +17,18 @@ pub const CONFIG_FILE: &str = "config.toml";
 /// and 104 on the BSDs and macOS, the terminating NUL included; kept below both.
 pub const MAX_SOCKET_PATH_LEN: usize = 99;
 
+/// `Err` (one line for the operator) when `sock` is longer than [`MAX_SOCKET_PATH_LEN`].
+pub fn check_socket_path(sock: &Path) -> Result<(), String> {
+    let len = sock.as_os_str().len();
+    if len > MAX_SOCKET_PATH_LEN {
+        return Err(format!(
+            "control socket path {} is too long for a Unix socket ({len} bytes, at most {MAX_SOCKET_PATH_LEN}; use a shorter --data-dir)",
+            sock.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The longest duration `--for` and `--duration` accept: 100 years (36,500 days). Longer is
 /// no different from a permanent ban (leave `--for` out) and would overflow clocks.
 pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
