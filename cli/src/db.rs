@@ -45,6 +45,23 @@ fn aside_path(path: &Path, suffix: &str, secs: u64) -> Option<PathBuf> {
         .find(|p| std::fs::symlink_metadata(p).is_err())
 }
 
+/// Runs `f`, turning a panic into `Err` with its message and keeping the panic message off
+/// stderr (the caller reports it). Meant for the single-threaded start-up: the panic hook is
+/// process-wide while `f` runs.
+fn without_panicking<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string())
+    })
+}
+
 /// An open peer database.
 pub struct Store {
     db: Database,
@@ -87,7 +104,16 @@ impl Store {
 
     /// [`Store::open`] with the time (Unix seconds) used to name a moved-aside file.
     fn open_at(path: &Path, secs: u64) -> Result<Opened, OpenError> {
-        match Self::try_open(path) {
+        // redb asserts on some damaged files instead of returning an error (a truncated file:
+        // `storage.raw_file_len()? >= header.layout().len()`): that is a corrupt database too,
+        // never a crash of the node.
+        let attempt = without_panicking(|| Self::try_open(path)).unwrap_or_else(|panic| {
+            Err(Bad::Aside(
+                "corrupt",
+                format!("the database library failed on it: {panic}"),
+            ))
+        });
+        match attempt {
             Ok((store, state)) => Ok(Opened {
                 store,
                 state,
@@ -324,6 +350,25 @@ mod tests {
         assert!(e.0.contains("no free name"), "{e}");
         assert_eq!(std::fs::read(&first).unwrap(), b"earlier");
         assert_eq!(std::fs::read(&path).unwrap(), vec![0x5a; 8192]);
+    }
+
+    #[test]
+    fn a_truncated_file_is_moved_aside_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peers.redb");
+        let opened = Store::open(&path).unwrap();
+        opened.store.save(&sample()).unwrap();
+        drop(opened);
+        let len = std::fs::metadata(&path).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len / 2).unwrap();
+        drop(f);
+        let original = std::fs::read(&path).unwrap();
+        let opened = Store::open(&path).unwrap();
+        let (aside, why) = opened.moved_aside.expect("moved aside");
+        assert!(why.contains("the database library failed"), "{why}");
+        assert_eq!(std::fs::read(&aside).unwrap(), original);
+        assert!(opened.state.is_none());
     }
 
     #[test]

@@ -952,6 +952,17 @@ fn an_unusable_peer_database_is_moved_aside_byte_identical() {
             "schema version 2 is newer",
         ),
         (
+            "a truncated database (redb panicked on it: the node crashed)",
+            Box::new(|p: &Path| {
+                write_db(p, 1, br#"{"truncated":true}"#);
+                let len = std::fs::metadata(p).unwrap().len();
+                let f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+                f.set_len(len / 2).unwrap();
+            }),
+            "corrupt",
+            "the database library failed on it",
+        ),
+        (
             "a record that does not decode",
             Box::new(|p: &Path| write_db(p, 1, b"not json")),
             "corrupt",
