@@ -238,11 +238,20 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
     }
     let config = load_config(data_dir, opts)?;
     ensure_data_dir(data_dir)?;
-    if sock.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(&sock) {
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
             return Err(format!(
                 "a node is already running for data dir {} (stop it with: qudag stop)",
                 data_dir.display()
+            ));
+        }
+        // Only a socket left behind by a killed node is removed, never a file someone put
+        // there under that name.
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(format!(
+                "{} exists and is not a control socket; move it away (it is not removed)",
+                sock.display()
             ));
         }
         std::fs::remove_file(&sock)

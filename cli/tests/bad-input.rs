@@ -1069,6 +1069,30 @@ fn unreadable_database_and_identity_files_are_errors_and_kept() {
         b"keep me"
     );
     assert!(!dir.join("control.sock").exists());
+    // A file (or a symlink) where the control socket goes is not removed as "stale".
+    let dir = tmp.path().join("sock-file");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("control.sock"), b"a file, not a socket").unwrap();
+    let o = run_with_deadline(start_args(&dir, &[]), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exists and is not a control socket"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("control.sock")).unwrap(),
+        b"a file, not a socket"
+    );
+    let dir = tmp.path().join("sock-link");
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = tmp.path().join("precious");
+    std::fs::write(&target, b"precious").unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("control.sock")).unwrap();
+    let o = run_with_deadline(start_args(&dir, &[]), Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(dir.join("control.sock")).is_ok());
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious");
     // An identity key of the wrong size: exit 1, byte-identical afterwards.
     let dir = tmp.path().join("bad-key");
     std::fs::create_dir_all(&dir).unwrap();
