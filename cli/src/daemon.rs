@@ -91,7 +91,7 @@ fn check_access(dir: &Path) -> Result<(), String> {
 
 /// A configuration file error as one line: the file, the line, the key and value, and what
 /// is wrong (the core's own display names a generic `config.toml`).
-fn config_error(path: &Path, e: &qudag_peer::config::ConfigError) -> String {
+fn config_error(path: &Path, text: &str, e: &qudag_peer::config::ConfigError) -> String {
     let mut s = format!("config file {}", path.display());
     if let Some(line) = e.line {
         s.push_str(&format!(" line {line}"));
@@ -110,7 +110,18 @@ fn config_error(path: &Path, e: &qudag_peer::config::ConfigError) -> String {
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    s.push_str(&message.join("; "));
+    let mut message = message.join("; ");
+    // The core says "unknown key" for a table too: on a `[header]` line it is a section.
+    let header = e
+        .line
+        .and_then(|l| text.lines().nth(l.saturating_sub(1)))
+        .is_some_and(|l| l.trim_start().starts_with('['));
+    if header {
+        if let Some(rest) = message.strip_prefix("unknown key") {
+            message = format!("unknown section{rest}");
+        }
+    }
+    s.push_str(&message);
     s
 }
 
@@ -125,7 +136,7 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-            let config = Config::from_toml_str(&text).map_err(|e| config_error(p, &e))?;
+            let config = Config::from_toml_str(&text).map_err(|e| config_error(p, &text, &e))?;
             (config, text)
         }
         None => (Config::default(), String::new()),

@@ -738,7 +738,12 @@ fn config_file_errors_name_file_line_and_key_and_write_nothing() {
             "unknown section",
             b"[network]\nlisten = \"127.0.0.1:0\"\n\n[netwrk.peers]\nmax_connections = 5\n"
                 .to_vec(),
-            vec!["line 4", "netwrk", "unknown key", "did you mean network"],
+            vec![
+                "line 4",
+                "netwrk",
+                "unknown section",
+                "did you mean network",
+            ],
         ),
         (
             "unknown nested section",
@@ -746,7 +751,7 @@ fn config_file_errors_name_file_line_and_key_and_write_nothing() {
             vec![
                 "line 1",
                 "network.peer",
-                "unknown key",
+                "unknown section",
                 "did you mean network.peers",
             ],
         ),
@@ -828,6 +833,7 @@ fn config_file_errors_name_file_line_and_key_and_write_nothing() {
             vec!["cannot read config file", "UTF-8"],
         ),
     ];
+    let mut messages = String::new();
     for (i, (what, text, needles)) in cases.iter().enumerate() {
         let file = tmp.path().join(format!("bad-{i}.toml"));
         std::fs::write(&file, text).unwrap();
@@ -852,6 +858,10 @@ fn config_file_errors_name_file_line_and_key_and_write_nothing() {
         }
         assert_eq!(err.trim_end().lines().count(), 1, "{what}: {err}");
         assert!(!dir.exists(), "{what}: the data dir was created");
+        messages.push_str(&format!(
+            "{what}:\n  {}\n",
+            err.trim_end().replace(&file.display().to_string(), "FILE")
+        ));
         // 2. config.toml in an existing data dir: every file stays as it was.
         let dir = tmp.path().join(format!("existing-{i}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -868,6 +878,8 @@ fn config_file_errors_name_file_line_and_key_and_write_nothing() {
         }
         assert_eq!(snapshot_dir(&dir), before, "{what}: the data dir changed");
     }
+    // The messages as the operator sees them (the file's path replaced by FILE).
+    insta::assert_snapshot!("config_file_errors", messages);
     // A config file that is missing, or a directory.
     for (what, file) in [
         ("missing", tmp.path().join("no-such.toml")),
