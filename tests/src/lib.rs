@@ -13,6 +13,7 @@
 pub mod conformance;
 pub mod dnsmasq;
 pub mod fuzz_bodies;
+pub mod hostile;
 pub mod keys;
 pub mod sim;
 
