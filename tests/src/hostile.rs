@@ -26,6 +26,9 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The user agent scripted peers announce.
+pub const USER_AGENT: &str = "scripted/1";
+
 /// How long any single read waits by default.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,8 +55,9 @@ pub fn unix_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// What the scripted peer says about itself: `identity`, no capabilities but `pex` when
-/// `pex`, no listen address, the timestamp `unix_secs`.
+/// What a scripted peer says about itself: `identity` with `caps`, no listen address, the
+/// timestamp `unix_secs`, a 300 s skew tolerance. The in-memory [`crate::script`] peers use it
+/// too, with the harness's virtual clock.
 pub fn local_hello<'a>(
     identity: &'a Identity,
     caps: &'a [String],
@@ -62,7 +66,7 @@ pub fn local_hello<'a>(
     LocalHello {
         identity,
         capabilities: caps,
-        user_agent: "hostile/1",
+        user_agent: USER_AGENT,
         listen_addr: None,
         unix_secs,
         max_skew: Duration::from_secs(300),
