@@ -64,6 +64,7 @@ pub mod dns;
 pub mod handshake;
 pub mod id;
 pub mod identity;
+pub mod inbound_limit;
 pub mod metrics;
 pub mod node;
 pub mod peer;

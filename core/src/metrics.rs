@@ -64,7 +64,9 @@ pub struct Counters {
     pub disconnections: BTreeMap<&'static str, u64>,
     /// Connections that ended before the handshake completed, by cause.
     pub handshake_failures: BTreeMap<&'static str, u64>,
-    /// Inbound connections refused before any handshake, by reason (limit, ban, shutdown).
+    /// Inbound connections refused before any handshake, by reason: the disconnect reason
+    /// (`connection_limit_reached`, `banned`, `shutdown`) or `netgroup_rate_limited` (too many
+    /// attempts from one netgroup, [`crate::inbound_limit`]).
     pub inbound_refused: BTreeMap<&'static str, u64>,
     /// Outbound dials started.
     pub dials: u64,
@@ -196,6 +198,11 @@ pub struct MetricsSnapshot {
     pub connected_by_direction: BTreeMap<&'static str, usize>,
     /// Addresses in the book.
     pub known_addresses: usize,
+    /// Netgroups the per-netgroup inbound limit tracks (bounded by
+    /// [`crate::inbound_limit::MAX_INBOUND_NETGROUPS_TRACKED`]).
+    pub inbound_netgroups_tracked: usize,
+    /// Bytes of partial frames buffered across all connections (at most one frame each).
+    pub buffered_bytes: usize,
     /// Active bans.
     pub active_bans: usize,
     /// Connected peers per reputation decile (`0-9`, `10-19`, … `90-100`).

@@ -152,7 +152,8 @@ pub enum DisconnectReason {
     ProtocolViolation,
     /// 3: nothing heard for `inactivity_timeout`.
     InactivityTimeout,
-    /// 4: no room in the pool.
+    /// 4: no room in the pool, or too many connection attempts from the peer's netgroup
+    /// ([`crate::inbound_limit`]).
     ConnectionLimitReached,
     /// 5: the node is shutting down.
     Shutdown,

@@ -13,6 +13,7 @@
 pub mod conformance;
 pub mod dnsmasq;
 pub mod fuzz_bodies;
+pub mod hostile;
 pub mod keys;
 pub mod sim;
 
@@ -610,14 +611,7 @@ pub mod script {
 
     fn local<'a>(id: &'a Identity, caps: &'a [String], net: &Net) -> LocalHello<'a> {
         let elapsed = net.now.saturating_duration_since(net.start);
-        LocalHello {
-            identity: id,
-            capabilities: caps,
-            user_agent: "scripted/1",
-            listen_addr: None,
-            unix_secs: net.unix_start.plus(elapsed).as_secs(),
-            max_skew: Duration::from_secs(300),
-        }
+        crate::hostile::local_hello(id, caps, net.unix_start.plus(elapsed).as_secs())
     }
 
     /// Completes a handshake as the responder on `raw` (which a node dialed). Returns the

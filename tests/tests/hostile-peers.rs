@@ -11,6 +11,7 @@ use qudag_peer::wire::{Message, MAX_FRAME_LEN};
 use qudag_peer::Identity;
 use qudag_peer_tests::script::{connect_as, frames};
 use qudag_peer_tests::{keys, Net};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 fn reason(msgs: &[Message]) -> Option<DisconnectReason> {
@@ -165,5 +166,56 @@ fn a_peer_that_never_acks_a_disconnect_is_closed_after_the_disconnect_timeout() 
         .events
         .iter()
         .any(|e| matches!(e, Event::RemovePeerFinished { .. })));
+    net.check_invariants().unwrap();
+}
+
+#[test]
+fn a_netgroup_flooding_connection_attempts_is_limited_and_others_still_get_in() {
+    use qudag_peer::inbound_limit::{
+        INBOUND_NETGROUP_BURST, INBOUND_NETGROUP_REFILL, RATE_LIMITED_LABEL,
+    };
+    let mut net = Net::new();
+    // Room in the pool for every attempt, so only the netgroup limit can refuse.
+    let b = net.add_node_cfg(|c| c.network.peers.max_connections = 1000);
+    let burst = INBOUND_NETGROUP_BURST as usize;
+    // One /16 (20.1.0.0/16), many hosts, all at once: the burst is admitted, the next refused.
+    let mut raws = Vec::new();
+    for i in 0..burst + 10 {
+        let from = SocketAddr::from(([20, 1, (i / 200) as u8, 1 + (i % 200) as u8], 4000));
+        raws.push(net.raw_connect(b, from));
+    }
+    net.run_for(Duration::from_millis(20));
+    let refused: Vec<_> = raws
+        .iter()
+        .filter(|&&r| net.raws[r].closed)
+        .copied()
+        .collect();
+    assert_eq!(refused.len(), 10, "exactly the attempts over the burst");
+    assert!(raws[..burst].iter().all(|&r| !net.raws[r].closed));
+    for r in refused {
+        assert_eq!(
+            reason(&frames(&net.raw_take(r))),
+            Some(DisconnectReason::ConnectionLimitReached)
+        );
+    }
+    let now = net.now;
+    let m = net.nodes[b].node.metrics(now);
+    assert_eq!(
+        m.counters.inbound_refused.get(RATE_LIMITED_LABEL),
+        Some(&10)
+    );
+    assert_eq!(m.inbound_netgroups_tracked, 1);
+    // Another netgroup is not affected: an honest peer completes a handshake.
+    let honest = keys::identity(963);
+    let raw = net.raw_connect(b, "20.2.0.1:4000".parse().unwrap());
+    connect_as(&mut net, raw, &honest, &[]);
+    assert_eq!(net.nodes[b].node.connected_peers(), vec![honest.node_id()]);
+    // One refill period later the flooding netgroup has exactly one attempt more.
+    net.run_for(INBOUND_NETGROUP_REFILL);
+    let one = net.raw_connect(b, "20.1.9.1:4000".parse().unwrap());
+    let two = net.raw_connect(b, "20.1.9.2:4000".parse().unwrap());
+    net.run_for(Duration::from_millis(20));
+    assert!(!net.raws[one].closed);
+    assert!(net.raws[two].closed);
     net.check_invariants().unwrap();
 }

@@ -10,6 +10,7 @@ impl Node {
     pub(super) fn maintenance(&mut self, now: Instant) {
         let unix = self.clock.unix(now);
         self.removed.retain(|_, until| *until > now);
+        self.inbound_limit.prune(now);
         for ban in self.bans.expire(unix) {
             self.event(Event::BanRemoved { ban, expired: true });
         }

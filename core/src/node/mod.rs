@@ -18,6 +18,7 @@ use crate::dns::{DnsClient, DnsOutcome, DnsTimeoutAction, QueryKind};
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
 use crate::id::{ConnId, NodeId, RequestId};
 use crate::identity::Identity;
+use crate::inbound_limit::{InboundLimiter, RATE_LIMITED_LABEL};
 use crate::metrics::{bump, Concentration, Counters, MetricsSnapshot, PeerFigures};
 use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
 use crate::pool::{Closing, Conn, Pool, PoolCounts, MAX_PENDING_DIALS};
@@ -569,6 +570,8 @@ pub struct Node {
     counters: Counters,
     /// Identities an operator removed, and until when the node leaves them alone.
     removed: BTreeMap<NodeId, Instant>,
+    /// Inbound attempts per netgroup (token buckets).
+    inbound_limit: InboundLimiter,
 }
 
 /// Why a DNS question was asked.
@@ -622,6 +625,7 @@ impl Node {
             auto_bans: VecDeque::new(),
             counters: Counters::default(),
             removed: BTreeMap::new(),
+            inbound_limit: InboundLimiter::default(),
         };
         let unix = node.clock.unix(now);
         for b in node.config.network.peers.bootstrap_nodes.clone() {
@@ -838,14 +842,24 @@ impl Node {
         self.tick(now);
         let id = self.alloc_conn();
         let refusal = if self.shutting_down {
-            Some(DisconnectReason::Shutdown)
+            Some((
+                DisconnectReason::Shutdown,
+                DisconnectReason::Shutdown.as_str(),
+            ))
         } else if self.ban_of(Some(remote.ip()), None, now).is_some() {
-            Some(DisconnectReason::Banned)
+            Some((DisconnectReason::Banned, DisconnectReason::Banned.as_str()))
+        } else if !self
+            .inbound_limit
+            .try_acquire(crate::addr::netgroup(remote.ip()), now)
+        {
+            // Too many attempts from this netgroup: refused before any handshake work, with a
+            // metrics label of its own (the wire has no closer reason).
+            Some((DisconnectReason::ConnectionLimitReached, RATE_LIMITED_LABEL))
         } else {
             None
         };
-        if let Some(reason) = refusal {
-            self.refuse_unpooled(id, reason, "");
+        if let Some((reason, label)) = refusal {
+            self.refuse_unpooled(id, reason, label);
             return id;
         }
         // Long-lived slots full: evict a peer of an over-represented netgroup, else admit the
@@ -855,7 +869,8 @@ impl Node {
             && !self.make_room_for_inbound(remote, now)
         {
             if self.pool.is_full() {
-                self.refuse_unpooled(id, DisconnectReason::ConnectionLimitReached, "");
+                let reason = DisconnectReason::ConnectionLimitReached;
+                self.refuse_unpooled(id, reason, reason.as_str());
                 return id;
             }
             fetch_only = true;
@@ -869,11 +884,11 @@ impl Node {
         id
     }
 
-    fn refuse_unpooled(&mut self, id: ConnId, reason: DisconnectReason, text: &str) {
-        bump(&mut self.counters.inbound_refused, reason.as_str());
+    fn refuse_unpooled(&mut self, id: ConnId, reason: DisconnectReason, label: &'static str) {
+        bump(&mut self.counters.inbound_refused, label);
         let msg = Message::Disconnect(Disconnect {
             reason: reason.code(),
-            text: text.to_string(),
+            text: String::new(),
         });
         self.send(id, &msg);
         self.outputs.push_back(Output::Close { conn: id });
@@ -1678,6 +1693,8 @@ impl Node {
                 .into_iter()
                 .collect(),
             known_addresses: self.book.len(),
+            inbound_netgroups_tracked: self.inbound_limit.tracked(),
+            buffered_bytes: self.pool.iter().map(|c| c.decoder.buffered()).sum(),
             active_bans: self.bans.list(unix).count(),
             reputation_distribution: distribution,
             concentration: Concentration::from_groups(groups.iter().map(String::as_str)),
@@ -1710,6 +1727,11 @@ impl Node {
         &self.book
     }
 
+    /// The per-netgroup limit on inbound attempts (read-only: tokens per netgroup, table size).
+    pub fn inbound_limiter(&self) -> &InboundLimiter {
+        &self.inbound_limit
+    }
+
     /// Connection counts.
     pub fn counts(&self) -> PoolCounts {
         self.pool.counts()
@@ -1732,6 +1754,12 @@ impl Node {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.pool.check_invariants()?;
         self.book.check_invariants()?;
+        if self.inbound_limit.tracked() > crate::inbound_limit::MAX_INBOUND_NETGROUPS_TRACKED {
+            return Err(format!(
+                "{} netgroups tracked by the inbound limit",
+                self.inbound_limit.tracked()
+            ));
+        }
         for c in self.pool.iter() {
             if self.conn_deadline(c).is_some() && c.timer_at.is_none() {
                 return Err(format!("{} has a deadline but no timer", c.id));
