@@ -360,7 +360,7 @@ impl Net {
                     self.push(now + lat, Delivery::Data(peer, bytes));
                 }
             }
-            Output::Dial { conn, addr } => {
+            Output::Dial { conn, addr, .. } => {
                 self.trace.push(format!("{i} dial {conn} {addr}"));
                 let from = self.ephemeral(self.nodes[i].addr);
                 if self.black_holes.contains(&addr) {
@@ -617,6 +617,7 @@ pub mod script {
             listen_addr: None,
             unix_secs: net.unix_start.plus(elapsed).as_secs(),
             max_skew: Duration::from_secs(300),
+            quic_listen_addr: None,
         }
     }
 
