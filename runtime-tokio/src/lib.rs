@@ -286,7 +286,7 @@ impl Sockets for Driver {
 
     fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>) {
         if let Some(writer) = self.writers.get(&conn) {
-            let _ = writer.send(bytes);
+            let _ = writer.try_send(bytes);
         }
     }
 
