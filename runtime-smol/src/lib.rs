@@ -67,7 +67,7 @@ type Io = qudag_peer_runtime::Io<Stream<Async<TcpStream>>>;
 /// What woke the driver.
 enum Wake {
     Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
-    Quic(Option<quinn::Incoming>),
+    Quic(Option<Box<quinn::Incoming>>),
     Io(Io),
     Cmd(Option<qudag_peer_runtime::Cmd>),
     Timer,
@@ -174,7 +174,9 @@ impl Driver {
                 .race(async { Wake::Accepted(listener.accept().await) })
                 .race(async {
                     match &server {
-                        Some(server) if quic_open => Wake::Quic(server.accept().await),
+                        Some(server) if quic_open => {
+                            Wake::Quic(server.accept().await.map(Box::new))
+                        }
                         _ => future::pending().await,
                     }
                 })
@@ -189,7 +191,7 @@ impl Driver {
                     self.open(conn, Stream::Tcp(stream));
                 }
                 Wake::Accepted(Err(_)) => {}
-                Wake::Quic(Some(incoming)) => self.accept_quic(incoming),
+                Wake::Quic(Some(incoming)) => self.accept_quic(*incoming),
                 Wake::Quic(None) => quic_open = false,
                 Wake::Io(msg) => self.on_io(msg, Instant::now()),
                 Wake::Cmd(Some(cmd)) => self.control.on_cmd(&mut self.node, cmd, Instant::now()),
