@@ -233,11 +233,16 @@ impl QuicEndpoints {
         self.server.as_ref()
     }
 
-    /// The endpoint to dial `addr` from: the listening one if it has `addr`'s family, else a
-    /// client-only one bound to the unspecified address of that family (made once).
+    /// The endpoint to dial `addr` from: the listening one if it can reach `addr` (same
+    /// family; bound to the unspecified address, or loopback to loopback, or non-loopback to
+    /// non-loopback), else a client-only one bound to the unspecified address of `addr`'s
+    /// family (made once).
     pub fn for_dial(&mut self, addr: SocketAddr) -> io::Result<Endpoint> {
         if let Some(e) = &self.server {
-            if e.local_addr()?.is_ipv4() == addr.is_ipv4() {
+            let local = e.local_addr()?;
+            let reach =
+                local.ip().is_unspecified() || local.ip().is_loopback() == addr.ip().is_loopback();
+            if local.is_ipv4() == addr.is_ipv4() && reach {
                 return Ok(e.clone());
             }
         }
