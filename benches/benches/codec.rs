@@ -16,6 +16,7 @@ fn messages() -> Vec<(&'static str, Message)> {
         nonce: ByteBuf::from(vec![0x22; NONCE_LEN]),
         user_agent: "qudag/0.1.0".into(),
         listen_addr: Some("127.0.0.1:8000".into()),
+        quic_listen_addr: None,
     }
     .to_cbor();
     vec![

@@ -31,6 +31,8 @@ pub struct StartOptions {
     pub config: Option<PathBuf>,
     /// `--listen`.
     pub listen: Option<SocketAddr>,
+    /// `--quic-listen`.
+    pub quic_listen: Option<SocketAddr>,
     /// `--bootstrap` (replaces the configured list when given).
     pub bootstrap: Vec<String>,
     /// `--no-default-bootstrap`.
@@ -143,6 +145,9 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
     };
     if let Some(listen) = opts.listen {
         config.network.listen = listen;
+    }
+    if let Some(quic) = opts.quic_listen {
+        config.network.quic_listen = Some(quic);
     }
     let defaults = Config::default();
     if !opts.bootstrap.is_empty() {
@@ -340,8 +345,13 @@ async fn serve(
     state: Option<qudag_peer::node::DurableState>,
 ) -> Result<(), String> {
     let listen = config.network.listen;
+    let quic = config
+        .network
+        .quic_listen
+        .map(|q| format!(" (and QUIC on {q})"))
+        .unwrap_or_default();
     let handle = qudag_peer_tokio::spawn_with(config, identity, state)
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {listen}{quic}: {e}"))?;
     let events = handle.events();
     let sock = control::socket_path(&data_dir);
     let listener = UnixListener::bind(&sock)
@@ -349,9 +359,13 @@ async fn serve(
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot set permissions of {}: {e}", sock.display()))?;
     info!(
-        "node {} listening on {}; control socket {}",
+        "node {} listening on {}{}; control socket {}",
         handle.node_id(),
         handle.local_addr(),
+        handle
+            .quic_addr()
+            .map(|q| format!(" and quic://{q}"))
+            .unwrap_or_default(),
         sock.display()
     );
     let ctx = Arc::new(Ctx {
@@ -563,6 +577,7 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
             json(&StatusView {
                 node_id: h.node_id().to_hex(),
                 listen_address: h.local_addr().to_string(),
+                quic_listen_address: h.quic_addr().map(|a| format!("quic://{a}")),
                 user_agent: USER_AGENT.to_string(),
                 data_dir: ctx.data_dir.display().to_string(),
                 pid: std::process::id(),

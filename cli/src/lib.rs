@@ -70,6 +70,9 @@ pub enum Cmd {
         /// Address to listen on and advertise (overrides network.listen)
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// UDP address to accept QUIC connections on (overrides network.quic_listen)
+        #[arg(long, value_name = "ADDR")]
+        quic_listen: Option<SocketAddr>,
         /// Bootstrap node to dial at start (repeatable; replaces network.peers.bootstrap_nodes)
         #[arg(long, value_name = "ADDR", value_parser = parse_peer_address)]
         bootstrap: Vec<String>,
@@ -313,12 +316,14 @@ fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), String>) {
         Cmd::Start {
             config,
             listen,
+            quic_listen,
             bootstrap,
             no_default_bootstrap,
         } => {
             let opts = daemon::StartOptions {
                 config,
                 listen,
+                quic_listen,
                 bootstrap,
                 no_default_bootstrap,
             };

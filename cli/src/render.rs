@@ -50,6 +50,10 @@ pub struct PeerView {
     pub user_agent: String,
     /// The address the peer listens on, as it told us.
     pub listen_address: Option<String>,
+    /// The transport carrying the connection (`tcp` or `quic`).
+    pub transport: String,
+    /// The QUIC address the peer listens on, as it told us (`quic://ip:port`).
+    pub quic_listen_address: Option<String>,
 }
 
 impl PeerView {
@@ -75,6 +79,8 @@ impl PeerView {
             bytes_received: p.bytes_received,
             user_agent: p.user_agent.clone(),
             listen_address: p.listen_addr.map(|a| a.to_string()),
+            transport: p.transport.to_string(),
+            quic_listen_address: p.quic_listen_addr.map(|a| format!("quic://{a}")),
         }
     }
 
@@ -322,6 +328,9 @@ pub struct StatusView {
     pub node_id: String,
     /// The address it listens on.
     pub listen_address: String,
+    /// The UDP address it accepts QUIC on (`network.quic_listen`), if any.
+    #[serde(default)]
+    pub quic_listen_address: Option<String>,
     /// The software.
     pub user_agent: String,
     /// The data directory.
@@ -356,6 +365,12 @@ pub fn status_text(s: &StatusView) -> String {
     let rows = [
         ("Node ID", s.node_id.clone()),
         ("Listening on", s.listen_address.clone()),
+        (
+            "QUIC on",
+            s.quic_listen_address
+                .clone()
+                .unwrap_or_else(|| "- (network.quic_listen not set)".into()),
+        ),
         ("Version", s.user_agent.clone()),
         ("Data dir", s.data_dir.clone()),
         ("PID", s.pid.to_string()),

@@ -42,6 +42,8 @@ fn peer(
             String::new()
         },
         listen_address: connected.then(|| address.to_string()),
+        transport: "tcp".into(),
+        quic_listen_address: None,
     }
 }
 
@@ -126,6 +128,7 @@ fn status_text() {
     let s = StatusView {
         node_id: "a3f2b1c4d5e6f708192a3b4c5d6e7f808192a3b4c5d6e7f808192a3b4c5d6e7f8".into(),
         listen_address: "0.0.0.0:8000".into(),
+        quic_listen_address: Some("quic://0.0.0.0:8001".into()),
         user_agent: "qudag/0.1.0".into(),
         data_dir: "/home/op/.qudag".into(),
         pid: 4242,

@@ -9,6 +9,13 @@
 //! | domain          | `node1.qudag.network:8000`                      | required             |
 //! | onion (v3)      | `<56 base32 characters>.onion:8000`             | required             |
 //! | identity-pinned | `quantum://<64-hex node id>@<any host above>`   | optional, default [`DEFAULT_PORT`] |
+//! | QUIC            | `quic://<IP or domain>:9000`                    | required             |
+//! | QUIC, pinned    | `quic://<64-hex node id>@<IP or domain>`        | optional, default [`DEFAULT_PORT`] |
+//!
+//! Every form without `quic://` is reached over TCP ([`Transport::Tcp`]); `quic://` selects
+//! [`Transport::Quic`] (a UDP port). A `quic://` address may pin an identity the same way as
+//! `quantum://` does; without `@` it is a plain `host:port` and needs its port. Onion hosts
+//! are refused after `quic://` ([`AddrError::QuicOnion`]): Tor carries TCP only.
 //!
 //! Surrounding whitespace is trimmed. Inputs longer than [`MAX_ADDRESS_LEN`] bytes are refused
 //! before anything else is looked at. IPv6 addresses always need brackets (`[::1]:8000`);
@@ -16,7 +23,8 @@
 //! lower-cased; onion addresses must be v3 (v2 was retired by Tor in 2021) and are lower-cased.
 //!
 //! [`PeerAddress`]'s `Display` is canonical: `parse(&a.to_string()) == Ok(a)` for every parsed
-//! address, and the `quantum://` form always spells its port out. Serde uses the same string.
+//! address, and the `quantum://` and `quic://` forms always spell their port out. Serde uses
+//! the same string.
 //!
 //! # Classification and netgroups
 //!
@@ -51,6 +59,35 @@ const ONION_V2_LEN: usize = 16;
 /// The version byte that ends a decoded v3 onion address.
 const ONION_V3_VERSION: u8 = 0x03;
 
+/// The transport a connection runs on. The frames are the same on both: the core does not
+/// care which one carried them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Transport {
+    /// A TCP stream (every address form except `quic://`).
+    #[default]
+    Tcp,
+    /// One bidirectional QUIC stream on its own QUIC connection (`quic://` addresses).
+    Quic,
+}
+
+impl Transport {
+    /// `tcp` or `quic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Quic => "quic",
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The host part of a [`PeerAddress`].
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Host {
@@ -81,8 +118,11 @@ pub struct PeerAddress {
     pub host: Host,
     /// The TCP port, 1-65535 for every parsed address.
     pub port: u16,
-    /// The node id a `quantum://` address pins: the handshake must prove this identity.
+    /// The node id a `quantum://` (or pinned `quic://`) address pins: the handshake must
+    /// prove this identity.
     pub expected_id: Option<NodeId>,
+    /// The transport to dial: [`Transport::Quic`] for `quic://` addresses, else TCP.
+    pub transport: Transport,
 }
 
 impl PeerAddress {
@@ -104,8 +144,12 @@ impl PeerAddress {
                 host,
                 port,
                 expected_id: None,
+                transport: Transport::Tcp,
             });
         };
+        if scheme.eq_ignore_ascii_case("quic") {
+            return parse_quic(rest, input);
+        }
         if !scheme.eq_ignore_ascii_case("quantum") {
             return Err(AddrError::UnknownScheme {
                 scheme: scheme.to_string(),
@@ -126,6 +170,7 @@ impl PeerAddress {
             host,
             port,
             expected_id: Some(expected_id),
+            transport: Transport::Tcp,
         })
     }
 
@@ -137,6 +182,15 @@ impl PeerAddress {
             host: Host::Ip(a.ip()),
             port: a.port(),
             expected_id: None,
+            transport: Transport::Tcp,
+        }
+    }
+
+    /// [`PeerAddress::from_socket_addr`] with the given transport.
+    pub fn from_socket_addr_via(a: SocketAddr, transport: Transport) -> PeerAddress {
+        PeerAddress {
+            transport,
+            ..PeerAddress::from_socket_addr(a)
         }
     }
 
@@ -172,12 +226,13 @@ impl PeerAddress {
         }
     }
 
-    /// The same host and port with no pinned identity.
+    /// The same host, port and transport with no pinned identity.
     pub fn without_id(&self) -> PeerAddress {
         PeerAddress {
             host: self.host.clone(),
             port: self.port,
             expected_id: None,
+            transport: self.transport,
         }
     }
 }
@@ -192,10 +247,14 @@ impl FromStr for PeerAddress {
 
 impl fmt::Display for PeerAddress {
     /// The canonical form: `host:port`, `[ipv6]:port`, or `quantum://<id>@host:port` when an
-    /// identity is pinned (the port is always written).
+    /// identity is pinned (the port is always written); QUIC addresses start with `quic://`
+    /// (`quic://host:port`, `quic://<id>@host:port`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(id) = &self.expected_id {
-            write!(f, "quantum://{id}@")?;
+        match (self.transport, &self.expected_id) {
+            (Transport::Quic, Some(id)) => write!(f, "quic://{id}@")?,
+            (Transport::Quic, None) => f.write_str("quic://")?,
+            (_, Some(id)) => write!(f, "quantum://{id}@")?,
+            (_, None) => {}
         }
         match &self.host {
             Host::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
@@ -344,10 +403,19 @@ pub enum AddrError {
         /// Why it is not a node id.
         reason: NodeIdError,
     },
-    /// A scheme other than `quantum://`.
+    /// A `quic://` address with an onion host: Tor carries TCP only.
     #[error(
-        "unknown scheme \"{scheme}://\" in {input:?}: only quantum://<node id>@host[:port] \
-         or a plain host:port is accepted"
+        "{input:?}: QUIC cannot reach an onion service (Tor carries TCP only); use the plain \
+         host:port or quantum://<node id>@host form"
+    )]
+    QuicOnion {
+        /// The trimmed input.
+        input: String,
+    },
+    /// A scheme other than `quantum://` and `quic://`.
+    #[error(
+        "unknown scheme \"{scheme}://\" in {input:?}: only quantum://<node id>@host[:port], \
+         quic://host:port, quic://<node id>@host[:port] or a plain host:port is accepted"
     )]
     UnknownScheme {
         /// The text before `://`.
@@ -355,6 +423,32 @@ pub enum AddrError {
         /// The trimmed input.
         input: String,
     },
+}
+
+/// The part after `quic://`: `host:port`, or `<node id>@host[:port]`.
+fn parse_quic(rest: &str, input: &str) -> Result<PeerAddress, AddrError> {
+    let (expected_id, host_port, default_port) = match rest.split_once('@') {
+        Some((id, host_port)) => {
+            let id: NodeId = id.parse().map_err(|reason| AddrError::InvalidNodeId {
+                id: id.to_string(),
+                reason,
+            })?;
+            (Some(id), host_port, Some(DEFAULT_PORT))
+        }
+        None => (None, rest, None),
+    };
+    let (host, port) = parse_host_port(host_port, input, default_port)?;
+    if matches!(host, Host::Onion(_)) {
+        return Err(AddrError::QuicOnion {
+            input: input.to_string(),
+        });
+    }
+    Ok(PeerAddress {
+        host,
+        port,
+        expected_id,
+        transport: Transport::Quic,
+    })
 }
 
 /// Splits `host:port` or `[ipv6]:port`. `default_port` is used when there is no port

@@ -41,6 +41,10 @@ pub struct Config {
 pub struct NetworkConfig {
     /// `listen`: the address to accept connections on and to advertise. Default `0.0.0.0:8000`.
     pub listen: SocketAddr,
+    /// `quic_listen`: a UDP address to accept QUIC connections on as well (and to advertise in
+    /// the handshake as `quic://ip:port`). Default none: no QUIC listener (the node can still
+    /// dial `quic://` addresses).
+    pub quic_listen: Option<SocketAddr>,
     /// `dns_resolver`: the DNS server for seeds and hostnames; `None` = the system resolver
     /// (the adapter reads the first nameserver of `/etc/resolv.conf`).
     pub dns_resolver: Option<SocketAddr>,
@@ -117,6 +121,7 @@ impl Default for NetworkConfig {
     fn default() -> Self {
         NetworkConfig {
             listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
+            quic_listen: None,
             dns_resolver: None,
             proxy: None,
             proxy_all: false,
@@ -341,9 +346,10 @@ const HIDDEN: &str = "<hidden>";
 const FILE_NAME: &str = "config.toml";
 
 /// Every key of the file, dotted, in file order (tables included).
-const KNOWN_KEYS: [&str; 28] = [
+const KNOWN_KEYS: [&str; 29] = [
     "network",
     "network.listen",
+    "network.quic_listen",
     "network.dns_resolver",
     "network.proxy",
     "network.proxy_all",
@@ -803,6 +809,7 @@ impl Loader<'_> {
             for (key, v) in self.table(&key, v)? {
                 match key.as_str() {
                     "network.listen" => n.listen = self.socket(&key, v, None)?,
+                    "network.quic_listen" => n.quic_listen = self.opt_socket(&key, v, None)?,
                     "network.dns_resolver" => {
                         n.dns_resolver = self.opt_socket(&key, v, Some(53))?
                     }
@@ -1039,6 +1046,10 @@ impl Config {
 # Address to accept connections on and to advertise.
 listen = "{listen}"
 
+# UDP address ("ip:port") to accept QUIC connections on as well. Left out: no QUIC
+# listener (quic:// addresses can still be dialed).
+# quic_listen = "0.0.0.0:8001"
+
 # DNS server for seeds and host names ("ip" or "ip:port", port 53 by default).
 # Left out: the system resolver.
 # dns_resolver = "192.0.2.53:53"
@@ -1247,6 +1258,7 @@ decay_rate = 0.1
         // The commented-out examples are valid too.
         let uncommented = text
             .replace("# dns_resolver", "dns_resolver")
+            .replace("# quic_listen", "quic_listen")
             .replace("# proxy =", "proxy =");
         let c = Config::from_toml_str(&uncommented).unwrap();
         assert_eq!(
@@ -1254,6 +1266,7 @@ decay_rate = 0.1
             Some("192.0.2.53:53".parse().unwrap())
         );
         assert_eq!(c.network.proxy, Some("127.0.0.1:9050".parse().unwrap()));
+        assert_eq!(c.network.quic_listen, Some("0.0.0.0:8001".parse().unwrap()));
     }
 
     #[test]
@@ -1261,6 +1274,7 @@ decay_rate = 0.1
         let text = r#"
 [network]
 listen = "[2001:db8::1]:9000"
+quic_listen = "[2001:db8::1]:9001"
 dns_resolver = "192.0.2.53"
 proxy = "127.0.0.1:9050"
 proxy_all = true
@@ -1291,6 +1305,7 @@ ban_duration = 3600
         let c = Config::from_toml_str(text).unwrap();
         let n = &c.network;
         assert_eq!(n.listen, "[2001:db8::1]:9000".parse().unwrap());
+        assert_eq!(n.quic_listen, Some("[2001:db8::1]:9001".parse().unwrap()));
         assert_eq!(n.dns_resolver, Some("192.0.2.53:53".parse().unwrap()));
         assert_eq!(n.proxy, Some("127.0.0.1:9050".parse().unwrap()));
         assert!(n.proxy_all && n.allow_private_addresses);
@@ -1474,6 +1489,18 @@ ban_duration = 3600
 
     #[test]
     fn bad_socket_addresses() {
+        assert_err(
+            "[network]\nlisten = \"0.0.0.0:1\"\n\nquic_listen = \"0.0.0.0\"\n",
+            "network.quic_listen",
+            4,
+            "network.quic_listen = \"0.0.0.0\": expected a socket address",
+        );
+        assert_err(
+            "[network]\nquic_listen = 8001\n",
+            "network.quic_listen",
+            2,
+            "expected a socket address",
+        );
         assert_err(
             "[network]\nlisten = \"localhost:8000\"\n",
             "network.listen",

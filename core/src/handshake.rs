@@ -109,6 +109,8 @@ pub struct PeerHello {
     pub listen_addr: Option<String>,
     /// The peer's timestamp, seconds since the epoch.
     pub timestamp: u64,
+    /// The advertised QUIC listen address (`quic://ip:port`), unparsed.
+    pub quic_listen_addr: Option<String>,
 }
 
 /// What this node says about itself in a handshake.
@@ -126,6 +128,8 @@ pub struct LocalHello<'a> {
     pub unix_secs: u64,
     /// The largest clock difference accepted.
     pub max_skew: Duration,
+    /// Our advertised QUIC listen address (`quic://ip:port`), if we listen on QUIC.
+    pub quic_listen_addr: Option<String>,
 }
 
 /// Handshake progress on one connection.
@@ -165,6 +169,7 @@ fn body_for(local: &LocalHello<'_>, version: u32, min_version: u32, rng: &mut Rn
         nonce: ByteBuf::from(nonce.to_vec()),
         user_agent: local.user_agent.to_string(),
         listen_addr: local.listen_addr.clone(),
+        quic_listen_addr: local.quic_listen_addr.clone(),
     }
     .to_cbor()
 }
@@ -206,6 +211,7 @@ fn hello_of(b: &HandshakeBody, version: u32) -> PeerHello {
         user_agent: b.user_agent.clone(),
         listen_addr: b.listen_addr.clone(),
         timestamp: b.timestamp,
+        quic_listen_addr: b.quic_listen_addr.clone(),
     }
 }
 

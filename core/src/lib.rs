@@ -29,9 +29,11 @@
 //! let request = node.add_peer("127.0.0.2:8000", Default::default(), start).unwrap();
 //! loop {
 //!     match node.poll_output() {
-//!         Output::Dial { conn, addr } => {
+//!         Output::Dial { conn, addr, transport } => {
+//!             // `transport` says TCP or QUIC; the frames are the same on both.
 //!             // A runtime would connect to `addr` and later report the outcome:
 //!             assert_eq!(addr.to_string(), "127.0.0.2:8000");
+//!             assert_eq!(transport, qudag_peer::Transport::Tcp);
 //!             node.handle_input(Input::ConnectFailed {
 //!                 conn,
 //!                 cause: qudag_peer::node::IoFailure::Refused,
@@ -51,7 +53,7 @@
 //! ```
 //!
 //! Each input method says when to call it: [`Node::handle_input`] for socket events and
-//! timers, [`Node::accept`] for a new inbound socket, the command methods ([`Node::add_peer`],
+//! timers, [`Node::accept`] (or [`Node::accept_via`] for QUIC) for a new inbound connection, the command methods ([`Node::add_peer`],
 //! [`Node::remove_peer`], [`Node::shutdown`]) for operators; then drain [`Node::poll_output`]
 //! until it returns [`Output::Timeout`].
 #![warn(missing_docs)]
@@ -75,6 +77,7 @@ pub mod socks5;
 pub mod time;
 pub mod wire;
 
+pub use addr::Transport;
 pub use config::Config;
 pub use id::{ConnId, NodeId, RequestId};
 pub use identity::Identity;

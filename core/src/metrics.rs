@@ -60,6 +60,8 @@ impl Histogram {
 pub struct Counters {
     /// Handshakes completed, by direction (`inbound`, `outbound`).
     pub connections: BTreeMap<&'static str, u64>,
+    /// Handshakes completed, by transport (`tcp`, `quic`).
+    pub connections_by_transport: BTreeMap<&'static str, u64>,
     /// Connected peers that went away, by disconnect reason.
     pub disconnections: BTreeMap<&'static str, u64>,
     /// Connections that ended before the handshake completed, by cause.
@@ -103,6 +105,7 @@ impl Default for Counters {
     fn default() -> Self {
         Counters {
             connections: BTreeMap::new(),
+            connections_by_transport: BTreeMap::new(),
             disconnections: BTreeMap::new(),
             handshake_failures: BTreeMap::new(),
             inbound_refused: BTreeMap::new(),

@@ -12,6 +12,7 @@
 //! `debug_assert!` and by the simulator's invariant checks). An inbound connection passes through
 //! `Discovered → Connecting → Handshaking` when it is accepted: the socket already exists.
 
+use crate::addr::Transport;
 use crate::id::{ConnId, NodeId};
 use crate::time::UnixMillis;
 use core::net::SocketAddr;
@@ -308,6 +309,10 @@ pub struct PeerInfo {
     pub user_agent: String,
     /// The address the peer says it listens on (resolved against the observed IP).
     pub listen_addr: Option<SocketAddr>,
+    /// The transport carrying the connection.
+    pub transport: Transport,
+    /// The QUIC address the peer says it listens on (resolved against the observed IP).
+    pub quic_listen_addr: Option<SocketAddr>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! - outbound connections still connecting are at most [`MAX_PENDING_DIALS`];
 //! - `by_node` maps each node id to at most one `Connected` connection, and only those.
 
+use crate::addr::Transport;
 use crate::handshake::{HandshakeState, PeerHello};
 
 use crate::id::{ConnId, NodeId, RequestId};
@@ -57,6 +58,10 @@ pub(crate) struct Conn {
     /// Proven once `Connected`; claimed while awaiting the confirmation.
     pub hello: Option<PeerHello>,
     pub listen_addr: Option<SocketAddr>,
+    /// The transport carrying this connection.
+    pub transport: Transport,
+    /// The QUIC listen address the peer advertised (resolved against the observed IP).
+    pub quic_listen_addr: Option<SocketAddr>,
     /// Connect or handshake deadline.
     pub deadline: Instant,
     pub connected_since: Option<UnixMillis>,
@@ -132,6 +137,8 @@ impl Conn {
                 .map(|h| h.user_agent.clone())
                 .unwrap_or_default(),
             listen_addr: self.listen_addr,
+            transport: self.transport,
+            quic_listen_addr: self.quic_listen_addr,
         }
     }
 }

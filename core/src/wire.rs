@@ -164,6 +164,12 @@ pub struct HandshakeBody {
     /// The address the sender accepts connections on, in the address parser's format. An
     /// unspecified IP (`0.0.0.0:8000`, `[::]:8000`) means "the IP you see me at, this port".
     pub listen_addr: Option<String>,
+    /// The UDP address the sender accepts QUIC connections on, as a `quic://ip:port` address
+    /// (unspecified IP: as for `listen_addr`). Left out of the encoding when `None`, so a
+    /// node without a QUIC listener sends the same bytes as before the field existed, and a
+    /// body without it decodes as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic_listen_addr: Option<String>,
 }
 
 /// The initiator's opening message: its [`HandshakeBody`] as CBOR bytes. Not signed by
@@ -456,6 +462,14 @@ impl HandshakeBody {
                 "at most 512 bytes",
             )?;
         }
+        if let Some(a) = &b.quic_listen_addr {
+            field(
+                "quic_listen_addr",
+                a.len(),
+                a.len() <= MAX_LISTEN_ADDR_LEN,
+                "at most 512 bytes",
+            )?;
+        }
         Ok(b)
     }
 }
@@ -633,6 +647,7 @@ mod tests {
             nonce: ByteBuf::from(vec![9u8; NONCE_LEN]),
             user_agent: "qudag/0.1.0".into(),
             listen_addr: Some("127.0.0.1:8000".into()),
+            quic_listen_addr: Some("quic://127.0.0.1:8001".into()),
         }
     }
 

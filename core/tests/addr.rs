@@ -5,7 +5,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
 use qudag_peer::addr::{
-    classify, netgroup, AddrClass, AddrError, Host, NetGroup, PeerAddress, DEFAULT_PORT,
+    classify, netgroup, AddrClass, AddrError, Host, NetGroup, PeerAddress, Transport, DEFAULT_PORT,
     MAX_ADDRESS_LEN,
 };
 use qudag_peer::NodeId;
@@ -127,6 +127,17 @@ fn accepted_forms_and_their_canonical_display() {
             &format!("quantum://{ID_HEX}@Host:9000"),
             &format!("quantum://{ID_HEX}@host:9000"),
         ),
+        ("quic://1.2.3.4:9000", "quic://1.2.3.4:9000"),
+        ("QUIC://[::1]:9000", "quic://[::1]:9000"),
+        ("quic://Node1.Example:9000", "quic://node1.example:9000"),
+        (
+            &format!("quic://{ID_HEX}@1.2.3.4"),
+            &format!("quic://{ID_HEX}@1.2.3.4:8000"),
+        ),
+        (
+            &format!("quic://{ID_HEX}@[2001:db8::1]:9001"),
+            &format!("quic://{ID_HEX}@[2001:db8::1]:9001"),
+        ),
     ];
     for (input, canonical) in cases {
         let a = parse(input);
@@ -134,6 +145,41 @@ fn accepted_forms_and_their_canonical_display() {
         assert_eq!(parse(canonical), a, "re-parse of {canonical:?}");
         assert_eq!(input.parse::<PeerAddress>(), Ok(a), "FromStr of {input:?}");
     }
+}
+
+#[test]
+fn quic_addresses_select_the_transport() {
+    let plain = parse("1.2.3.4:9000");
+    assert_eq!(plain.transport, Transport::Tcp);
+    let pinned = parse(&format!("quantum://{ID_HEX}@1.2.3.4:9000"));
+    assert_eq!(pinned.transport, Transport::Tcp, "quantum:// stays TCP");
+    let q = parse("quic://1.2.3.4:9000");
+    assert_eq!(q.transport, Transport::Quic);
+    assert_eq!(q.expected_id, None);
+    assert_eq!(q.socket_addr(), plain.socket_addr());
+    assert_ne!(
+        q, plain,
+        "the same socket over another transport is another address"
+    );
+    assert_eq!(q.without_id(), q);
+    let qp = parse(&format!("quic://{ID_HEX}@1.2.3.4:9000"));
+    assert_eq!(qp.transport, Transport::Quic);
+    assert_eq!(qp.expected_id, pinned.expected_id);
+    assert_eq!(qp.without_id(), q, "without_id keeps the transport");
+    assert_eq!(
+        PeerAddress::from_socket_addr_via("1.2.3.4:9000".parse().unwrap(), Transport::Quic),
+        q
+    );
+    // Serde goes through the same string.
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Wrap {
+        a: PeerAddress,
+    }
+    let text = toml::to_string(&Wrap { a: qp.clone() }).unwrap();
+    assert_eq!(text.trim(), format!("a = \"quic://{ID_HEX}@1.2.3.4:9000\""));
+    assert_eq!(toml::from_str::<Wrap>(&text).unwrap().a, qp);
+    assert_eq!(Transport::Quic.to_string(), "quic");
+    assert_eq!(Transport::default(), Transport::Tcp);
 }
 
 #[test]
@@ -503,6 +549,26 @@ fn every_error_says_what_is_wrong() {
             "'_'",
         ),
         (
+            "quic://1.2.3.4".into(),
+            |e| matches!(e, AddrError::MissingPort { .. }),
+            "missing port",
+        ),
+        (
+            format!("quic://{ONION}.onion:8000"),
+            |e| matches!(e, AddrError::QuicOnion { .. }),
+            "Tor carries TCP only",
+        ),
+        (
+            format!("quic://{ID_HEX}@{ONION}.onion"),
+            |e| matches!(e, AddrError::QuicOnion { .. }),
+            "QUIC cannot reach an onion service",
+        ),
+        (
+            "quic://abcd@h".into(),
+            |e| matches!(e, AddrError::InvalidNodeId { .. }),
+            "64 hex characters, this one has 4",
+        ),
+        (
             "http://1.2.3.4:8000".into(),
             |e| matches!(e, AddrError::UnknownScheme { scheme, .. } if scheme == "http"),
             "unknown scheme \"http://\"",
@@ -699,10 +765,19 @@ fn arb_address() -> impl Strategy<Value = PeerAddress> {
         1..=u16::MAX,
         proptest::option::of(any::<[u8; 32]>()),
     )
-        .prop_map(|(host, port, id)| PeerAddress {
-            host,
-            port,
-            expected_id: id.map(NodeId),
+        .prop_map(|(host, port, id)| {
+            // QUIC for every other non-onion address (Tor carries TCP only).
+            let quic = !matches!(host, Host::Onion(_)) && port % 2 == 0;
+            PeerAddress {
+                host,
+                port,
+                expected_id: id.map(NodeId),
+                transport: if quic {
+                    Transport::Quic
+                } else {
+                    Transport::Tcp
+                },
+            }
         })
 }
 
@@ -713,6 +788,8 @@ fn addressish() -> impl Strategy<Value = String> {
         body.prop_map(|s| s),
         body.prop_map(|s| format!("quantum://{ID_HEX}@{s}")),
         body.prop_map(|s| format!("quantum://{s}")),
+        body.prop_map(|s| format!("quic://{ID_HEX}@{s}")),
+        body.prop_map(|s| format!("quic://{s}")),
         (body, 0u32..100_000).prop_map(|(s, p)| format!("{s}:{p}")),
         (body, 0u32..100_000).prop_map(|(s, p)| format!("[{s}]:{p}")),
         "[a-z2-7]{50,60}".prop_map(|s| format!("{s}.onion:8000")),
@@ -727,7 +804,8 @@ proptest! {
         prop_assert_eq!(PeerAddress::parse(&s), Ok(a.clone()));
         if a.expected_id.is_none() {
             if let Host::Ip(ip) = a.host {
-                prop_assert_eq!(PeerAddress::from_socket_addr(SocketAddr::new(ip, a.port)), a);
+                let sock = SocketAddr::new(ip, a.port);
+                prop_assert_eq!(PeerAddress::from_socket_addr_via(sock, a.transport), a);
             }
         }
     }

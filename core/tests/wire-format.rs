@@ -16,6 +16,15 @@ fn body() -> HandshakeBody {
         nonce: ByteBuf::from(vec![0x22; NONCE_LEN]),
         user_agent: "qudag/0.1.0".into(),
         listen_addr: Some("127.0.0.1:8000".into()),
+        quic_listen_addr: None,
+    }
+}
+
+/// A node that listens on QUIC too: the optional field is encoded after the others.
+fn quic_body() -> HandshakeBody {
+    HandshakeBody {
+        quic_listen_addr: Some("quic://127.0.0.1:8001".into()),
+        ..body()
     }
 }
 
@@ -34,6 +43,12 @@ fn all_messages() -> Vec<(&'static str, Message)> {
             "handshake",
             Message::Handshake(Handshake {
                 body: ByteBuf::from(body().to_cbor()),
+            }),
+        ),
+        (
+            "handshake_quic",
+            Message::Handshake(Handshake {
+                body: ByteBuf::from(quic_body().to_cbor()),
             }),
         ),
         (
@@ -96,6 +111,42 @@ fn every_message_type_has_stable_bytes() {
             "{name} round-trips"
         );
     }
+}
+
+#[test]
+fn quic_listen_addr_is_optional_on_the_wire() {
+    // Without a QUIC listener the body is byte for byte what it was before the field
+    // existed (the `handshake` snapshot above is unchanged), and an old body decodes with
+    // the field absent.
+    let old = body().to_cbor();
+    let t = MessageType::Handshake;
+    assert!(!old.windows(16).any(|w| w == b"quic_listen_addr"));
+    assert_eq!(HandshakeBody::from_cbor(t, &old).unwrap(), body());
+    let new = quic_body().to_cbor();
+    assert!(new.windows(16).any(|w| w == b"quic_listen_addr"));
+    assert_eq!(HandshakeBody::from_cbor(t, &new).unwrap(), quic_body());
+}
+
+#[test]
+fn quic_listen_addr_length_limit() {
+    let t = MessageType::Handshake;
+    let with = |len: usize| HandshakeBody {
+        quic_listen_addr: Some("q".repeat(len)),
+        ..body()
+    };
+    let at = with(MAX_LISTEN_ADDR_LEN);
+    assert_eq!(HandshakeBody::from_cbor(t, &at.to_cbor()).unwrap(), at);
+    let over = HandshakeBody::from_cbor(t, &with(MAX_LISTEN_ADDR_LEN + 1).to_cbor());
+    assert!(
+        matches!(
+            over,
+            Err(WireError::FieldLength {
+                field: "quic_listen_addr",
+                ..
+            })
+        ),
+        "{over:?}"
+    );
 }
 
 #[test]

@@ -9,9 +9,13 @@
 //! - [`Control`], the driver's bookkeeping: running commands against the node, matching
 //!   `AddPeerFinished`/`RemovePeerFinished` to the waiting handle, and the shutdown deadline.
 //! - [`new_node`] and [`dns_route`], the start-up and DNS routing steps of every driver.
+//! - [`quic`]: QUIC as a second transport (configuration, TLS, endpoints, and the dial,
+//!   accept, read and write steps the adapters run in their tasks).
 //!
 //! Nothing here reads a clock except [`new_node`] (once, at start); the driver passes `now`.
 #![warn(missing_docs)]
+
+pub mod quic;
 
 use async_channel::{Receiver, Sender};
 use qudag_peer::bans::Ban;
@@ -19,7 +23,9 @@ use qudag_peer::node::{DurableState, IoFailure, PeerError};
 use qudag_peer::peer::{PeerInfo, Priority};
 use qudag_peer::reputation::{Report, ReputationScore};
 use qudag_peer::UnixMillis;
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId};
+use qudag_peer::{
+    Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId, Transport,
+};
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;
@@ -88,6 +94,7 @@ pub struct NodeHandle<E> {
     events: E,
     node_id: NodeId,
     local_addr: SocketAddr,
+    quic_addr: Option<SocketAddr>,
 }
 
 impl<E> std::fmt::Debug for NodeHandle<E> {
@@ -95,20 +102,27 @@ impl<E> std::fmt::Debug for NodeHandle<E> {
         f.debug_struct("NodeHandle")
             .field("node_id", &self.node_id)
             .field("local_addr", &self.local_addr)
+            .field("quic_addr", &self.quic_addr)
             .finish_non_exhaustive()
     }
 }
 
 impl<E: Events> NodeHandle<E> {
-    /// A handle for the node `node_id` listening on `local_addr`, and the command channel its
-    /// driver reads.
-    pub fn new(events: E, node_id: NodeId, local_addr: SocketAddr) -> (Self, Commands) {
+    /// A handle for the node `node_id` listening on `local_addr` (TCP) and `quic_addr` (QUIC,
+    /// if it listens there), and the command channel its driver reads.
+    pub fn new(
+        events: E,
+        node_id: NodeId,
+        local_addr: SocketAddr,
+        quic_addr: Option<SocketAddr>,
+    ) -> (Self, Commands) {
         let (cmds, rx) = async_channel::unbounded();
         let handle = NodeHandle {
             cmds,
             events,
             node_id,
             local_addr,
+            quic_addr,
         };
         (handle, rx)
     }
@@ -121,6 +135,12 @@ impl<E: Events> NodeHandle<E> {
     /// The address the listener is bound to (and advertised).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The UDP address the QUIC listener is bound to (and advertised), when
+    /// `network.quic_listen` is set.
+    pub fn quic_addr(&self) -> Option<SocketAddr> {
+        self.quic_addr
     }
 
     /// Every event from now on. The receiver ends when the node stops.
@@ -315,10 +335,20 @@ impl Control {
     }
 }
 
+/// A connected transport: the adapter's TCP stream `T`, or a QUIC connection's stream.
+pub enum Stream<T> {
+    /// A TCP stream.
+    Tcp(T),
+    /// A QUIC connection and its one stream.
+    Quic(quic::QuicStream),
+}
+
 /// What a socket task reports to its driver; `S` is the adapter's connected stream.
 pub enum Io<S> {
     /// A dial finished.
     Connected(ConnId, S),
+    /// An inbound QUIC connection opened its stream (see [`quic::accept`]).
+    QuicAccepted(SocketAddr, quic::QuicStream),
     /// A dial failed.
     ConnectFailed(ConnId, IoFailure),
     /// Bytes read from a connection.
@@ -347,8 +377,11 @@ pub trait Sockets {
     fn close(&mut self, conn: ConnId) -> bool;
     /// Queues bytes on `conn`'s writer, if it is open.
     fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>);
-    /// Dials `addr` in a task that reports [`Io::Connected`] or [`Io::ConnectFailed`].
-    fn dial(&mut self, conn: ConnId, addr: SocketAddr);
+    /// Dials `addr` over `transport` in a task that reports [`Io::Connected`] or
+    /// [`Io::ConnectFailed`].
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr, transport: Transport);
+    /// Wraps a QUIC stream as the adapter's [`Sockets::Stream`].
+    fn quic_stream(stream: quic::QuicStream) -> Self::Stream;
     /// Sends a DNS query from a UDP socket bound to `bind` (opened, with a reader task that
     /// reports [`Io::Dns`], on first use). A failed send is dropped: the core retries.
     fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]);
@@ -362,7 +395,11 @@ pub trait Sockets {
         loop {
             match self.node().poll_output() {
                 Output::Transmit { conn, bytes } => self.transmit(conn, bytes),
-                Output::Dial { conn, addr } => self.dial(conn, addr),
+                Output::Dial {
+                    conn,
+                    addr,
+                    transport,
+                } => self.dial(conn, addr, transport),
                 Output::Close { conn } => {
                     self.close(conn);
                 }
@@ -410,6 +447,10 @@ pub trait Sockets {
                 if self.close(conn) {
                     self.node().handle_input(Input::Closed { conn, cause, now });
                 }
+            }
+            Io::QuicAccepted(remote, stream) => {
+                let conn = self.node().accept_via(remote, Transport::Quic, now);
+                self.open(conn, Self::quic_stream(stream));
             }
             Io::Dns(data) => self
                 .node()

@@ -1,8 +1,8 @@
 //! # qudag-peer-smol: the smol adapter for `qudag-peer`
 //!
-//! [`spawn`] binds a TCP listener and starts one driver task (on smol's global executor) that
-//! owns the sans-IO [`Node`]. The driver only carries bytes and time: it waits for the
-//! earliest of an accepted socket, bytes or a close from a connection's reader task, a
+//! [`spawn`] binds a TCP listener (and, with `network.quic_listen`, a QUIC endpoint) and starts
+//! one driver task (on smol's global executor) that owns the sans-IO [`Node`]. The driver only
+//! carries bytes and time: it waits for the earliest of an accepted socket or QUIC stream, bytes or a close from a connection's reader task, a
 //! finished dial, a command from a [`NodeHandle`], or the core's next `Output::Timeout`;
 //! feeds that to the node; then performs every output (`Transmit` to the connection's writer
 //! task, `Dial` in a connect task, `Close`, `Event` to subscribers). Every limit, timeout,
@@ -44,8 +44,9 @@ use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncReadExt, AsyncWriteExt, FutureExt};
 use qudag_peer::node::{DurableState, IoFailure};
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node};
-use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets};
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Transport};
+use qudag_peer_runtime::quic::{self, Pending, QuicEndpoints, QuicStream};
+use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets, Stream};
 use smol::Task;
 use std::collections::HashMap;
 use std::io;
@@ -61,18 +62,19 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const EVENT_CAPACITY: usize = 1024;
 
 /// What a socket task reports.
-type Io = qudag_peer_runtime::Io<Async<TcpStream>>;
+type Io = qudag_peer_runtime::Io<Stream<Async<TcpStream>>>;
 
 /// What woke the driver.
 enum Wake {
     Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
+    Quic(Option<Box<quinn::Incoming>>),
     Io(Io),
     Cmd(Option<qudag_peer_runtime::Cmd>),
     Timer,
 }
 
-/// Starts a node: binds `config.network.listen` (port 0 picks a free port, which is then the
-/// advertised one) and spawns its driver with `smol::spawn`; callable from any thread, in or
+/// Starts a node: binds `config.network.listen` and, if set, `config.network.quic_listen`
+/// (port 0 picks a free port, which is then the advertised one) and spawns its driver with `smol::spawn`; callable from any thread, in or
 /// out of an async context. The driver runs until [`NodeHandle::shutdown`] or until every
 /// handle is dropped (which shuts down the same way).
 pub fn spawn(config: Config, identity: Identity) -> io::Result<NodeHandle> {
@@ -89,6 +91,8 @@ pub fn spawn_with(
     let listener = Async::new(TcpListener::bind(config.network.listen)?)?;
     let local_addr = listener.get_ref().local_addr()?;
     config.network.listen = local_addr;
+    let quic = QuicEndpoints::new(&config, Arc::new(quinn::SmolRuntime))?;
+    config.network.quic_listen = quic.local_addr();
     let node = new_node(config, identity, state)?;
     let (mut events, events_rx) = async_broadcast::broadcast(EVENT_CAPACITY);
     events.set_overflow(true);
@@ -97,6 +101,7 @@ pub fn spawn_with(
         SmolEvents(events_rx.deactivate()),
         node.node_id(),
         local_addr,
+        quic.local_addr(),
     );
     let (io, io_rx) = async_channel::unbounded();
     let driver = Driver {
@@ -107,6 +112,8 @@ pub fn spawn_with(
         tasks: HashMap::new(),
         dns: HashMap::new(),
         control: Control::default(),
+        quic,
+        pending: Pending::default(),
     };
     smol::spawn(driver.run(listener, cmds, io_rx)).detach();
     Ok(handle)
@@ -140,11 +147,17 @@ struct Driver {
     /// Per local address: a UDP socket for DNS queries and its reader task (drop = cancel).
     dns: HashMap<SocketAddr, (Arc<Async<UdpSocket>>, Task<()>)>,
     control: Control,
+    /// The QUIC endpoints (the listening one if `network.quic_listen` is set).
+    quic: QuicEndpoints,
+    /// Inbound QUIC connections waiting for their stream.
+    pending: Pending,
 }
 
 impl Driver {
     async fn run(mut self, listener: Async<TcpListener>, cmds: Commands, io: Receiver<Io>) {
         let mut handles_alive = true;
+        let server = self.quic.server().cloned();
+        let mut quic_open = server.is_some();
         loop {
             let wake = self.perform();
             let Some(wake) = self.control.wake(wake, Instant::now()) else {
@@ -160,6 +173,14 @@ impl Driver {
                 })
                 .race(async { Wake::Accepted(listener.accept().await) })
                 .race(async {
+                    match &server {
+                        Some(server) if quic_open => {
+                            Wake::Quic(server.accept().await.map(Box::new))
+                        }
+                        _ => future::pending().await,
+                    }
+                })
+                .race(async {
                     Timer::at(wake).await;
                     Wake::Timer
                 })
@@ -167,9 +188,11 @@ impl Driver {
             match woke {
                 Wake::Accepted(Ok((stream, remote))) => {
                     let conn = self.node.accept(remote, Instant::now());
-                    self.open(conn, stream);
+                    self.open(conn, Stream::Tcp(stream));
                 }
                 Wake::Accepted(Err(_)) => {}
+                Wake::Quic(Some(incoming)) => self.accept_quic(*incoming),
+                Wake::Quic(None) => quic_open = false,
                 Wake::Io(msg) => self.on_io(msg, Instant::now()),
                 Wake::Cmd(Some(cmd)) => self.control.on_cmd(&mut self.node, cmd, Instant::now()),
                 Wake::Cmd(None) => {
@@ -184,12 +207,31 @@ impl Driver {
         self.tasks.clear();
         self.dns.clear();
         self.writers.clear();
+        self.quic.close();
         self.control.finish();
+    }
+
+    /// Completes an inbound QUIC connection in a task that reports its stream.
+    fn accept_quic(&mut self, incoming: quinn::Incoming) {
+        let Some((incoming, slot)) = quic::admit(incoming, &self.pending) else {
+            return;
+        };
+        let wait = self.node.config().network.peers.handshake_timeout;
+        let io = self.io.clone();
+        smol::spawn(async move {
+            let deadline = async {
+                Timer::after(wait).await;
+            };
+            if let Some((remote, stream)) = quic::accept(incoming, slot, deadline).await {
+                let _ = io.try_send(Io::QuicAccepted(remote, stream));
+            }
+        })
+        .detach();
     }
 }
 
 impl Sockets for Driver {
-    type Stream = Async<TcpStream>;
+    type Stream = Stream<Async<TcpStream>>;
 
     fn node(&mut self) -> &mut Node {
         &mut self.node
@@ -203,10 +245,34 @@ impl Sockets for Driver {
         self.writers.contains_key(&conn)
     }
 
-    fn open(&mut self, conn: ConnId, stream: Async<TcpStream>) {
+    fn quic_stream(stream: QuicStream) -> Self::Stream {
+        Stream::Quic(stream)
+    }
+
+    fn open(&mut self, conn: ConnId, stream: Self::Stream) {
+        let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
+        let stream = match stream {
+            Stream::Tcp(stream) => stream,
+            Stream::Quic(QuicStream {
+                conn: q,
+                send,
+                recv,
+            }) => {
+                let io = self.io.clone();
+                smol::spawn(quic::write_loop((q, send), rx, conn, move |m| {
+                    io.try_send(m).is_ok()
+                }))
+                .detach();
+                let io = self.io.clone();
+                let reader =
+                    smol::spawn(quic::read_loop(recv, conn, move |m| io.try_send(m).is_ok()));
+                self.writers.insert(conn, tx);
+                self.tasks.insert(conn, reader);
+                return;
+            }
+        };
         let _ = stream.get_ref().set_nodelay(true);
         let stream = Arc::new(stream);
-        let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
         let (io, wr) = (self.io.clone(), stream.clone());
         smol::spawn(async move {
             while let Ok(bytes) = rx.recv().await {
@@ -248,14 +314,29 @@ impl Sockets for Driver {
         }
     }
 
-    fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr, transport: Transport) {
         let io = self.io.clone();
-        let dial = smol::spawn(async move {
-            let _ = io.try_send(match Async::<TcpStream>::connect(addr).await {
-                Ok(stream) => Io::Connected(conn, stream),
-                Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
-            });
-        });
+        let dial = match transport {
+            Transport::Quic => {
+                let endpoint = self.quic.for_dial(addr);
+                smol::spawn(async move {
+                    let r = match endpoint {
+                        Ok(endpoint) => quic::dial(endpoint, addr).await,
+                        Err(e) => Err(IoFailure::from_io_error(&e)),
+                    };
+                    let _ = io.try_send(match r {
+                        Ok(stream) => Io::Connected(conn, Stream::Quic(stream)),
+                        Err(cause) => Io::ConnectFailed(conn, cause),
+                    });
+                })
+            }
+            _ => smol::spawn(async move {
+                let _ = io.try_send(match Async::<TcpStream>::connect(addr).await {
+                    Ok(stream) => Io::Connected(conn, Stream::Tcp(stream)),
+                    Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
+                });
+            }),
+        };
         self.tasks.insert(conn, dial);
     }
 

@@ -1,8 +1,8 @@
 //! # qudag-peer-tokio: the Tokio adapter for `qudag-peer`
 //!
-//! [`spawn`] binds a TCP listener and starts one driver task that owns the sans-IO
-//! [`Node`]. The driver only carries bytes and time: it waits for the earliest of an
-//! accepted socket, bytes or a close from a connection's reader task, a finished dial, a
+//! [`spawn`] binds a TCP listener (and, with `network.quic_listen`, a QUIC endpoint) and starts
+//! one driver task that owns the sans-IO [`Node`]. The driver only carries bytes and time: it
+//! waits for the earliest of an accepted socket or QUIC stream, bytes or a close from a connection's reader task, a finished dial, a
 //! command from a [`NodeHandle`], or the core's next `Output::Timeout`; feeds that to the
 //! node; then performs every output (`Transmit` to the connection's writer task, `Dial` in a
 //! connect task, `Close`, `Event` to subscribers). Every limit, timeout, retry and decision is
@@ -34,9 +34,11 @@
 //! ```
 #![warn(missing_docs)]
 
+use async_channel::Sender;
 use qudag_peer::node::{DurableState, IoFailure};
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node};
-use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets};
+use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Transport};
+use qudag_peer_runtime::quic::{self, Pending, QuicEndpoints, QuicStream};
+use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets, Stream};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -54,10 +56,10 @@ pub const READ_CHUNK: usize = 16 * 1024;
 pub const EVENT_CAPACITY: usize = 1024;
 
 /// What a socket task reports.
-type Io = qudag_peer_runtime::Io<TcpStream>;
+type Io = qudag_peer_runtime::Io<Stream<TcpStream>>;
 
-/// Starts a node: binds `config.network.listen` (port 0 picks a free port, which is then the
-/// advertised one) and spawns its driver with `tokio::spawn`, so call it inside a runtime.
+/// Starts a node: binds `config.network.listen` and, if set, `config.network.quic_listen`
+/// (port 0 picks a free port, which is then the advertised one) and spawns its driver with `tokio::spawn`, so call it inside a runtime.
 /// The driver runs until [`NodeHandle::shutdown`] or until every handle is dropped (which
 /// shuts down the same way).
 pub fn spawn(config: Config, identity: Identity) -> io::Result<NodeHandle> {
@@ -76,10 +78,16 @@ pub fn spawn_with(
     let listener = TcpListener::from_std(listener)?;
     let local_addr = listener.local_addr()?;
     config.network.listen = local_addr;
+    let quic = QuicEndpoints::new(&config, Arc::new(quinn::TokioRuntime))?;
+    config.network.quic_listen = quic.local_addr();
     let node = new_node(config, identity, state)?;
     let events = broadcast::channel(EVENT_CAPACITY).0;
-    let (handle, cmds) =
-        NodeHandle::new(TokioEvents(events.downgrade()), node.node_id(), local_addr);
+    let (handle, cmds) = NodeHandle::new(
+        TokioEvents(events.downgrade()),
+        node.node_id(),
+        local_addr,
+        quic.local_addr(),
+    );
     let (io, io_rx) = mpsc::unbounded_channel();
     let driver = Driver {
         node,
@@ -89,6 +97,8 @@ pub fn spawn_with(
         tasks: HashMap::new(),
         dns: HashMap::new(),
         control: Control::default(),
+        quic,
+        pending: Pending::default(),
     };
     tokio::spawn(driver.run(listener, cmds, io_rx));
     Ok(handle)
@@ -119,12 +129,16 @@ struct Driver {
     io: mpsc::UnboundedSender<Io>,
     events: broadcast::Sender<Event>,
     /// Per open connection: its writer task's queue (dropping it flushes and shuts down).
-    writers: HashMap<ConnId, mpsc::UnboundedSender<Vec<u8>>>,
+    writers: HashMap<ConnId, Sender<Vec<u8>>>,
     /// Per connection: its dial task while connecting, then its reader task.
     tasks: HashMap<ConnId, JoinHandle<()>>,
     /// Per local address: a UDP socket for DNS queries and its reader task.
     dns: HashMap<SocketAddr, (Arc<UdpSocket>, JoinHandle<()>)>,
     control: Control,
+    /// The QUIC endpoints (the listening one if `network.quic_listen` is set).
+    quic: QuicEndpoints,
+    /// Inbound QUIC connections waiting for their stream.
+    pending: Pending,
 }
 
 impl Driver {
@@ -135,6 +149,8 @@ impl Driver {
         mut io: mpsc::UnboundedReceiver<Io>,
     ) {
         let mut handles_alive = true;
+        let server = self.quic.server().cloned();
+        let mut quic_open = server.is_some();
         loop {
             let wake = self.perform();
             let Some(wake) = self.control.wake(wake, Instant::now()) else {
@@ -144,7 +160,13 @@ impl Driver {
                 accepted = listener.accept() => {
                     if let Ok((stream, remote)) = accepted {
                         let conn = self.node.accept(remote, Instant::now());
-                        self.open(conn, stream);
+                        self.open(conn, Stream::Tcp(stream));
+                    }
+                }
+                incoming = async { server.as_ref()?.accept().await }, if quic_open => {
+                    match incoming {
+                        Some(incoming) => self.accept_quic(incoming),
+                        None => quic_open = false,
                     }
                 }
                 Some(msg) = io.recv() => self.on_io(msg, Instant::now()),
@@ -165,12 +187,28 @@ impl Driver {
             task.abort();
         }
         self.writers.clear();
+        self.quic.close();
         self.control.finish();
+    }
+
+    /// Completes an inbound QUIC connection in a task that reports its stream.
+    fn accept_quic(&mut self, incoming: quinn::Incoming) {
+        let Some((incoming, slot)) = quic::admit(incoming, &self.pending) else {
+            return;
+        };
+        let wait = self.node.config().network.peers.handshake_timeout;
+        let io = self.io.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::sleep(wait);
+            if let Some((remote, stream)) = quic::accept(incoming, slot, deadline).await {
+                let _ = io.send(Io::QuicAccepted(remote, stream));
+            }
+        });
     }
 }
 
 impl Sockets for Driver {
-    type Stream = TcpStream;
+    type Stream = Stream<TcpStream>;
 
     fn node(&mut self) -> &mut Node {
         &mut self.node
@@ -184,13 +222,35 @@ impl Sockets for Driver {
         self.writers.contains_key(&conn)
     }
 
-    fn open(&mut self, conn: ConnId, stream: TcpStream) {
+    fn quic_stream(stream: QuicStream) -> Self::Stream {
+        Stream::Quic(stream)
+    }
+
+    fn open(&mut self, conn: ConnId, stream: Self::Stream) {
+        let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
+        let stream = match stream {
+            Stream::Tcp(stream) => stream,
+            Stream::Quic(QuicStream {
+                conn: q,
+                send,
+                recv,
+            }) => {
+                let io = self.io.clone();
+                tokio::spawn(quic::write_loop((q, send), rx, conn, move |m| {
+                    io.send(m).is_ok()
+                }));
+                let io = self.io.clone();
+                let reader = tokio::spawn(quic::read_loop(recv, conn, move |m| io.send(m).is_ok()));
+                self.writers.insert(conn, tx);
+                self.tasks.insert(conn, reader);
+                return;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let io = self.io.clone();
         tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
+            while let Ok(bytes) = rx.recv().await {
                 if let Err(e) = wr.write_all(&bytes).await {
                     let _ = io.send(Io::Closed(conn, IoFailure::from_io_error(&e)));
                     return;
@@ -226,18 +286,33 @@ impl Sockets for Driver {
 
     fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>) {
         if let Some(writer) = self.writers.get(&conn) {
-            let _ = writer.send(bytes);
+            let _ = writer.try_send(bytes);
         }
     }
 
-    fn dial(&mut self, conn: ConnId, addr: SocketAddr) {
+    fn dial(&mut self, conn: ConnId, addr: SocketAddr, transport: Transport) {
         let io = self.io.clone();
-        let dial = tokio::spawn(async move {
-            let _ = io.send(match TcpStream::connect(addr).await {
-                Ok(stream) => Io::Connected(conn, stream),
-                Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
-            });
-        });
+        let dial = match transport {
+            Transport::Quic => {
+                let endpoint = self.quic.for_dial(addr);
+                tokio::spawn(async move {
+                    let r = match endpoint {
+                        Ok(endpoint) => quic::dial(endpoint, addr).await,
+                        Err(e) => Err(IoFailure::from_io_error(&e)),
+                    };
+                    let _ = io.send(match r {
+                        Ok(stream) => Io::Connected(conn, Stream::Quic(stream)),
+                        Err(cause) => Io::ConnectFailed(conn, cause),
+                    });
+                })
+            }
+            _ => tokio::spawn(async move {
+                let _ = io.send(match TcpStream::connect(addr).await {
+                    Ok(stream) => Io::Connected(conn, Stream::Tcp(stream)),
+                    Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
+                });
+            }),
+        };
         self.tasks.insert(conn, dial);
     }
 

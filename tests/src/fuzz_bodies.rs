@@ -99,6 +99,7 @@ fn peer_hello<'a>(id: &'a Identity, caps: &'a [String], unix_secs: u64) -> Local
         listen_addr: Some(PEER_ADDR.to_string()),
         unix_secs,
         max_skew: Duration::from_secs(300),
+        quic_listen_addr: None,
     }
 }
 
@@ -245,7 +246,7 @@ impl Harness {
                         }
                     }
                 }
-                Output::Dial { conn, addr } => {
+                Output::Dial { conn, addr, .. } => {
                     self.wires.entry(conn).or_default();
                     if self.dials.len() < 256 {
                         self.dials.push((conn, addr));
@@ -696,6 +697,7 @@ fn body_from(c: &mut Cursor<'_>, unix_secs: u64, rng: &mut Rng) -> (HandshakeBod
     let capabilities = (0..ncaps).map(|_| c.string(40)).collect();
     let user_agent = c.string(255);
     let listen_addr = (flags & 1 != 0).then(|| c.string(255));
+    let quic_listen_addr = (flags & 8 != 0).then(|| c.string(255));
     let mut nonce = [0u8; wire::NONCE_LEN];
     rng.fill(&mut nonce);
     let body = HandshakeBody {
@@ -707,6 +709,7 @@ fn body_from(c: &mut Cursor<'_>, unix_secs: u64, rng: &mut Rng) -> (HandshakeBod
         nonce: ByteBuf::from(nonce.to_vec()),
         user_agent,
         listen_addr,
+        quic_listen_addr,
     };
     (body, key, flags)
 }

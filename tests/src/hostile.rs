@@ -70,6 +70,7 @@ pub fn local_hello<'a>(
         listen_addr: None,
         unix_secs,
         max_skew: Duration::from_secs(300),
+        quic_listen_addr: None,
     }
 }
 

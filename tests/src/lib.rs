@@ -361,7 +361,7 @@ impl Net {
                     self.push(now + lat, Delivery::Data(peer, bytes));
                 }
             }
-            Output::Dial { conn, addr } => {
+            Output::Dial { conn, addr, .. } => {
                 self.trace.push(format!("{i} dial {conn} {addr}"));
                 let from = self.ephemeral(self.nodes[i].addr);
                 if self.black_holes.contains(&addr) {

@@ -868,7 +868,7 @@ impl Sim {
                 };
                 self.send_on(end, bytes);
             }
-            Output::Dial { conn, addr } => {
+            Output::Dial { conn, addr, .. } => {
                 let _ = write!(self.line, "dial {conn} {addr}");
                 self.trace();
                 self.dial(i, End::Node(i, inc, conn), addr);

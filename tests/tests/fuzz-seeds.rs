@@ -39,6 +39,7 @@ fn body(i: usize) -> HandshakeBody {
         nonce: ByteBuf::from(vec![i as u8; NONCE_LEN]),
         user_agent: "qudag/0.1.0".into(),
         listen_addr: Some("0.0.0.0:8000".into()),
+        quic_listen_addr: Some("quic://0.0.0.0:8001".into()),
     }
 }
 

@@ -35,6 +35,7 @@ fn local<'a>(id: &'a Identity, unix_secs: u64, caps: &'a [String]) -> LocalHello
         listen_addr: None,
         unix_secs,
         max_skew: Duration::from_secs(300),
+        quic_listen_addr: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn hello(net: &Net, id: &Identity) -> Vec<u8> {
         listen_addr: None,
         unix_secs: net.unix_start.as_secs(),
         max_skew: Duration::from_secs(300),
+        quic_listen_addr: None,
     };
     let (_, m) = handshake::initiate(&local, None, &mut Rng::from_seed([3; 32]));
     m.encode().unwrap()

@@ -202,6 +202,7 @@ fn crafted_hello(identity: &Identity, version: u32, min_version: u32, timestamp:
                 nonce: ByteBuf::from(vec![7u8; qudag_peer::wire::NONCE_LEN]),
                 user_agent: qudag_peer_tests::hostile::USER_AGENT.into(),
                 listen_addr: None,
+                quic_listen_addr: None,
             }
             .to_cbor(),
         ),

@@ -55,7 +55,7 @@ fn transmits(out: &[Output], conn: ConnId) -> Vec<Vec<u8>> {
 fn dial_of(out: &[Output]) -> (ConnId, SocketAddr) {
     out.iter()
         .find_map(|o| match o {
-            Output::Dial { conn, addr } => Some((*conn, *addr)),
+            Output::Dial { conn, addr, .. } => Some((*conn, *addr)),
             _ => None,
         })
         .expect("a dial")

@@ -21,6 +21,9 @@ impl Node {
             return Err(PeerError::ShuttingDown);
         }
         let addr = PeerAddress::parse(address)?;
+        if addr.transport == Transport::Quic && self.proxy_for(&addr).is_some() {
+            return Err(PeerError::QuicThroughProxy(addr.to_string()));
+        }
         if let Some(id) = addr.expected_id {
             if id == self.node_id() {
                 return Err(PeerError::HandshakeFailed(HandshakeError::SelfConnection));
@@ -35,7 +38,7 @@ impl Node {
         match (&addr.host, self.proxy_for(&addr)) {
             (Host::Ip(ip), _) => {
                 let sock = SocketAddr::new(*ip, addr.port);
-                self.check_dial(sock, priority)?;
+                self.check_dial(sock, addr.transport, priority)?;
                 let request = self.alloc_request();
                 let unix = self.clock.unix(now);
                 self.book
@@ -70,20 +73,26 @@ impl Node {
         }
     }
 
-    /// The checks every dial passes: not already connected to that address, room in the pool
-    /// (a high-priority dial may evict), not too many dials in flight.
+    /// The checks every dial passes: not already connected to that address over that
+    /// transport, room in the pool (a high-priority dial may evict), not too many dials in
+    /// flight.
     pub(super) fn check_dial(
         &mut self,
         sock: SocketAddr,
+        transport: Transport,
         priority: Priority,
     ) -> Result<(), PeerError> {
         if let Some(why) = self.ban_of(Some(sock.ip()), None, self.now) {
             return Err(PeerError::Blacklisted(why));
         }
+        let listen = |c: &Conn| match transport {
+            Transport::Quic => c.quic_listen_addr,
+            _ => c.listen_addr,
+        };
         if self
             .pool
             .iter()
-            .any(|c| c.remote == sock || c.listen_addr == Some(sock))
+            .any(|c| (c.transport == transport && c.remote == sock) || listen(c) == Some(sock))
         {
             return Err(PeerError::AlreadyConnected(sock.to_string()));
         }
@@ -319,7 +328,9 @@ impl Node {
             .map(|ip| SocketAddr::new(*ip, target.port))
             .find(|s| operator || self.in_scope(&PeerAddress::from_socket_addr(*s)));
         let result = match sock {
-            Some(sock) => self.check_dial(sock, priority).map(|()| sock),
+            Some(sock) => self
+                .check_dial(sock, target.transport, priority)
+                .map(|()| sock),
             None => Err(PeerError::Dns {
                 host: target.host.to_string(),
                 why: "no usable address".into(),
@@ -362,9 +373,15 @@ impl Node {
         c.priority = priority;
         c.request = request;
         c.expected_id = addr.expected_id;
+        // Through the SOCKS5 proxy always TCP (add_peer and discovery keep QUIC away from it).
+        let proxy = self.proxy_for(&addr);
+        c.transport = match proxy {
+            Some(_) => Transport::Tcp,
+            None => addr.transport,
+        };
+        let transport = c.transport;
         let unix = self.clock.unix(now);
         self.book.mark_attempt(&addr, unix);
-        let proxy = self.proxy_for(&addr);
         if proxy.is_some() {
             let target = match &addr.host {
                 Host::Ip(ip) => SocksTarget::Ip(SocketAddr::new(*ip, addr.port)),
@@ -382,6 +399,7 @@ impl Node {
         self.outputs.push_back(Output::Dial {
             conn: id,
             addr: proxy.unwrap_or(sock),
+            transport,
         });
         self.schedule(id);
     }

@@ -108,12 +108,13 @@ impl Node {
         let busy: BTreeSet<SocketAddr> = self
             .pool
             .iter()
-            .flat_map(|c| [Some(c.remote), c.listen_addr])
+            .flat_map(|c| [Some(c.remote), c.listen_addr, c.quic_listen_addr])
             .flatten()
             .collect();
         let ids: BTreeSet<NodeId> = self.pool.iter().filter_map(|c| c.node_id()).collect();
         let me = self.node_id();
         let own = self.config.network.listen;
+        let own_quic = self.config.network.quic_listen;
         let (proxy, proxy_all) = (self.config.network.proxy, self.config.network.proxy_all);
         let dialing: BTreeSet<PeerAddress> = self
             .pool
@@ -154,8 +155,10 @@ impl Node {
                 .addr
                 .socket_addr()
                 .is_some_and(|s| bans.check_ip(s.ip(), unix).is_some())
+                // SOCKS5 carries TCP only: with proxy_all, QUIC addresses are not dialed.
+                || (e.addr.transport == Transport::Quic && proxy.is_some() && proxy_all)
                 || match (&e.addr.host, e.addr.socket_addr()) {
-                    (_, Some(s)) => busy.contains(&s) || s == own,
+                    (_, Some(s)) => busy.contains(&s) || s == own || Some(s) == own_quic,
                     // A name the proxy resolves (onion always, host names with proxy_all).
                     _ if proxy.is_some() && (proxy_all || e.addr.is_onion()) => {
                         dialing.contains(&e.addr.without_id())
@@ -307,9 +310,10 @@ impl Node {
             return;
         }
         c.pex_tokens -= 1;
-        let asker: [Option<SocketAddr>; 2] = [Some(c.remote), c.listen_addr];
+        let asker = [Some(c.remote), c.listen_addr, c.quic_listen_addr];
         let max = g.max.min(PEX_REQUEST_MAX) as usize;
         let own = self.config.network.listen;
+        let own_quic = self.config.network.quic_listen;
         let unix = self.clock.unix(now);
         let (bans, rep) = (&self.bans, &self.reputation);
         // Only addresses a handshake verified within ADDR_MAX_AGE are gossiped: an address a
@@ -319,7 +323,10 @@ impl Node {
                 .is_some_and(|t| unix.since(t) < crate::addrbook::ADDR_MAX_AGE)
                 && e.node_id != Some(peer)
                 && e.addr.socket_addr().is_none_or(|s| {
-                    s != own && !asker.contains(&Some(s)) && bans.check_ip(s.ip(), unix).is_none()
+                    s != own
+                        && Some(s) != own_quic
+                        && !asker.contains(&Some(s))
+                        && bans.check_ip(s.ip(), unix).is_none()
                 })
                 && e.node_id.is_none_or(|n| {
                     bans.check_node(&n, unix).is_none()

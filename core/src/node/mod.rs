@@ -10,7 +10,7 @@
 //! The node never panics on input: bytes from peers, operator strings and out-of-order calls
 //! (data for a connection it already closed) are errors or are ignored.
 
-use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress};
+use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress, Transport};
 use crate::addrbook::{AddOutcome, AddrBook, Entry, Source, MAX_ADDRBOOK_ENTRIES};
 use crate::bans::{Ban, BanList, BanOrigin, BanTarget};
 use crate::config::Config;
@@ -236,6 +236,10 @@ pub enum PeerError {
         /// `auto_disconnect_threshold`.
         threshold: u32,
     },
+    /// A `quic://` address while `network.proxy_all` sends every dial through the SOCKS5
+    /// proxy, which carries TCP only.
+    #[error("{0} is a QUIC address, but network.proxy_all sends every dial through the SOCKS5 proxy, which carries TCP only: use the peer's TCP address")]
+    QuicThroughProxy(String),
 }
 
 /// Everything a node keeps across restarts, as plain records (the CLI stores them in its
@@ -441,6 +445,9 @@ pub enum Output {
         conn: ConnId,
         /// Where to connect.
         addr: SocketAddr,
+        /// Which transport: TCP, or one bidirectional stream on a new QUIC connection. The
+        /// frames carried are the same either way. (A dial through the SOCKS5 proxy is TCP.)
+        transport: Transport,
     },
     /// Close the connection after writing everything queued for it. Send no further input
     /// for it (it is ignored if sent).
@@ -533,6 +540,11 @@ macro_rules! local_hello {
             listen_addr: Some($node.config.network.listen.to_string()),
             unix_secs: $unix_secs,
             max_skew: $node.config.network.peers.max_clock_skew,
+            quic_listen_addr: $node
+                .config
+                .network
+                .quic_listen
+                .map(|a| PeerAddress::from_socket_addr_via(a, Transport::Quic).to_string()),
         }
     };
 }
@@ -805,6 +817,8 @@ impl Node {
             decoder: FrameDecoder::new(),
             hello: None,
             listen_addr: None,
+            transport: Transport::Tcp,
+            quic_listen_addr: None,
             deadline,
             connected_since: None,
             last_recv: now,
@@ -835,10 +849,17 @@ impl Node {
 
     // ---------------------------------------------------------------- inputs
 
-    /// A new inbound transport connection from `remote`. Returns the id to use for its inputs.
+    /// A new inbound TCP connection from `remote`: [`Node::accept_via`] with
+    /// [`Transport::Tcp`].
+    pub fn accept(&mut self, remote: SocketAddr, now: Instant) -> ConnId {
+        self.accept_via(remote, Transport::Tcp, now)
+    }
+
+    /// A new inbound transport connection from `remote`, carried by `transport` (for QUIC:
+    /// once the peer opened its bidirectional stream). Returns the id to use for its inputs.
     /// If the node refuses it (pool full, shutting down) the outputs say so: a `Disconnect`
     /// frame with the reason, then `Close`.
-    pub fn accept(&mut self, remote: SocketAddr, now: Instant) -> ConnId {
+    pub fn accept_via(&mut self, remote: SocketAddr, transport: Transport, now: Instant) -> ConnId {
         self.tick(now);
         let id = self.alloc_conn();
         let refusal = if self.shutting_down {
@@ -877,6 +898,7 @@ impl Node {
         }
         let mut c = self.new_conn(id, Direction::Inbound, remote, now);
         c.fetch_only = fetch_only;
+        c.transport = transport;
         self.move_state(&mut c, PeerState::Connecting);
         self.move_state(&mut c, PeerState::Handshaking);
         self.pool.insert(c);
@@ -1285,7 +1307,8 @@ impl Node {
             }
         }
         let unix = self.clock.unix(now);
-        let listen = peer.listen_addr.as_deref().and_then(|a| {
+        let resolve = |a: Option<&str>, transport: Transport| {
+            let a = a?;
             let c = self.pool.get(id)?;
             // Tunnelled to a name, the socket's address is the proxy's: it tells nothing.
             let named = c
@@ -1293,11 +1316,14 @@ impl Node {
                 .as_ref()
                 .is_some_and(|d| d.socket_addr().is_none());
             if c.socks.is_some() && named {
-                let l = PeerAddress::parse(a).ok()?.socket_addr()?;
+                let l = PeerAddress::parse(a).ok()?;
+                let l = l.socket_addr().filter(|_| l.transport == transport)?;
                 return (!l.ip().is_unspecified()).then_some(l);
             }
-            resolve_listen(a, c.remote)
-        });
+            resolve_listen(a, transport, c.remote)
+        };
+        let listen = resolve(peer.listen_addr.as_deref(), Transport::Tcp);
+        let quic_listen = resolve(peer.quic_listen_addr.as_deref(), Transport::Quic);
         let Some(c) = self.pool.get_mut(id) else {
             return;
         };
@@ -1312,8 +1338,10 @@ impl Node {
         }
         c.hello = Some(peer.clone());
         c.listen_addr = listen;
+        c.quic_listen_addr = quic_listen;
         c.last_recv = now;
         let address = c.remote;
+        let transport = c.transport;
         let request = c.request.take();
         let dial_addr = c.dial_addr.clone();
         let wants_pex =
@@ -1327,6 +1355,10 @@ impl Node {
                 "inbound"
             },
         );
+        bump(
+            &mut self.counters.connections_by_transport,
+            transport.as_str(),
+        );
         if direction == Direction::Outbound {
             bump(&mut self.counters.dial_outcomes, "connected");
         }
@@ -1335,8 +1367,11 @@ impl Node {
         if let Some(a) = &dial_addr {
             self.book.mark_success(a, peer.node_id, unix);
         }
-        if let Some(l) = listen {
-            let mut a = PeerAddress::from_socket_addr(l);
+        // The signed handshake vouches for both listen addresses alike.
+        let listens = [(listen, Transport::Tcp), (quic_listen, Transport::Quic)];
+        for (l, transport) in listens {
+            let Some(l) = l else { continue };
+            let mut a = PeerAddress::from_socket_addr_via(l, transport);
             a.expected_id = Some(peer.node_id);
             if self.in_scope(&a) {
                 self.book
@@ -1809,6 +1844,7 @@ impl PeerError {
             PeerError::ProtocolViolation(_) => "protocol_violation",
             PeerError::UnknownPeer(_) => "unknown_peer",
             PeerError::ProxyRequired(_) => "proxy_required",
+            PeerError::QuicThroughProxy(_) => "quic_through_proxy",
             PeerError::Dns { .. } => "dns",
             PeerError::ShuttingDown => "shutdown",
             PeerError::InvalidBanTarget(_) | PeerError::BanList(_) | PeerError::NotBanned(_) => {
@@ -1847,8 +1883,18 @@ fn reason_for(e: &PeerError) -> DisconnectReason {
 }
 
 /// The dialable address a peer advertised: an unspecified IP means "the IP you see me at".
-fn resolve_listen(advertised: &str, observed: SocketAddr) -> Option<SocketAddr> {
-    let a = PeerAddress::parse(advertised).ok()?.socket_addr()?;
+/// An advertised listen address of `transport` (a `quic://` address for QUIC, a plain one for
+/// TCP) as a socket address, its unspecified IP replaced by the `observed` one.
+fn resolve_listen(
+    advertised: &str,
+    transport: Transport,
+    observed: SocketAddr,
+) -> Option<SocketAddr> {
+    let a = PeerAddress::parse(advertised).ok()?;
+    if a.transport != transport {
+        return None;
+    }
+    let a = a.socket_addr()?;
     if a.ip().is_unspecified() {
         Some(SocketAddr::new(observed.ip(), a.port()))
     } else {
