@@ -700,15 +700,12 @@ async fn answer(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
             match got {
                 Ok((m, peers)) => {
                     let now = crate::util::unix_now_ms();
-                    let history = match state.history.lock() {
-                        Ok(mut h) => {
-                            if h.samples.is_empty() {
-                                h.push(Sample::of(&m, now));
-                            }
-                            h.samples()
-                        }
+                    // The stored samples, then the present as the last point.
+                    let mut history = match state.history.lock() {
+                        Ok(h) => h.samples(),
                         Err(_) => Vec::new(),
                     };
+                    history.push(Sample::of(&m, now));
                     let peers: Vec<PeerView> = peers.iter().map(PeerView::from_info).collect();
                     let v =
                         dashboard_json(&state.handle.node_id().to_hex(), &m, &peers, &history, now);

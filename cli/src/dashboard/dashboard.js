@@ -90,18 +90,18 @@ function hbarChart(svg, items, legend) {
   if (items.length === 0) { noData(svg, "no connected peers"); return; }
   const shown = items.slice(0, MAX_BARS);
   const max = Math.max(1, ...shown.flatMap(i => i.values));
-  const left = 110, row = (H - PAD_T - 4) / Math.max(shown.length, 4);
+  const left = 110, right = legend ? 120 : 40, row = (H - PAD_T - 4) / Math.max(shown.length, 4);
   shown.forEach((it, k) => {
     const y = PAD_T + k * row;
     svg.appendChild(el("text", { x: left - 4, y: (y + row * 0.6).toFixed(1), "text-anchor": "end" }, it.label));
     const bh = (row * 0.8) / it.values.length;
     it.values.forEach((v, j) => {
-      const w = (W - left - 50) * v / max;
+      const w = (W - left - right) * v / max;
       const r = el("rect", { x: left, y: (y + j * bh).toFixed(1), width: Math.max(w, 1).toFixed(1), height: Math.max(bh - 1, 1).toFixed(1), class: "bar" + (j === 1 ? " alt" : ""), "data-label": it.label, "data-value": v });
       r.appendChild(el("title", {}, it.label + (legend ? " " + legend[j] : "") + ": " + v));
       svg.appendChild(r);
     });
-    svg.appendChild(el("text", { x: (left + (W - left - 50) * Math.max(...it.values) / max + 4).toFixed(1), y: (y + row * 0.6).toFixed(1) }, it.values.map(legend ? fmtBytes : fmtNum).join(" / ")));
+    svg.appendChild(el("text", { x: (left + (W - left - right) * Math.max(...it.values) / max + 4).toFixed(1), y: (y + row * 0.6).toFixed(1) }, it.values.map(legend ? fmtBytes : fmtNum).join(" / ")));
   });
   if (items.length > MAX_BARS) svg.appendChild(el("text", { x: W - PAD_R, y: H - 2, "text-anchor": "end" }, "+" + (items.length - MAX_BARS) + " more"));
 }
