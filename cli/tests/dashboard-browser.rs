@@ -118,7 +118,7 @@ fn dashboard_in_headless_chromium() {
         "{dom}"
     );
     assert!(
-        dom.contains(&format!("id=\"v-connected\">2<")),
+        dom.contains("id=\"v-connected\">2<"),
         "connected count: {dom}"
     );
 

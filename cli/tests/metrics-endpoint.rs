@@ -467,3 +467,27 @@ fn port_in_use_is_a_warning() {
     assert!(o.status.success(), "{}", stderr(&o));
     drop(taken);
 }
+
+#[test]
+fn a_client_that_never_finishes_its_request_is_dropped() {
+    use qudag_cli::metrics::HEADER_READ_TIMEOUT;
+    let tmp = tempfile::tempdir().unwrap();
+    let node = NodeProc::start(&tmp.path().join("n"), &[]);
+    let m = node.metrics.clone().expect("metrics address");
+    let mut s = TcpStream::connect(&m).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    // The server closes it after HEADER_READ_TIMEOUT (maybe with a 408); our own read
+    // timeout, far longer, only bounds the test.
+    s.set_read_timeout(Some(HEADER_READ_TIMEOUT * 6)).unwrap();
+    let mut buf = Vec::new();
+    let r = s.read_to_end(&mut buf);
+    assert!(r.is_ok(), "the server kept the connection open: {r:?}");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    // The endpoint still serves.
+    assert_eq!(get(&m, "/metrics").0, 200);
+}
