@@ -30,8 +30,9 @@ echo "== test dependencies (Debian packages, installed only when missing)"
 # microsocks: the real SOCKS5 proxy of the conformance suite's socks5_* tests.
 # dnsmasq-base: the real DNS server of the dnsmasq conformance cases (the binary only, no
 # system service on port 53). iproute2: `ip netns` for the namespace test (needs root).
+# chromium: the headless browser of the dashboard end-to-end test (cli/tests/dashboard-browser.rs).
 export PATH="$PATH:/usr/sbin:/sbin"
-ensure_packages microsocks:microsocks dnsmasq:dnsmasq-base ip:iproute2
+ensure_packages microsocks:microsocks dnsmasq:dnsmasq-base ip:iproute2 chromium:chromium
 
 echo "== the core depends on no runtime"
 if cargo tree -p qudag-peer -e normal --prefix none | grep -E '^(tokio|smol|async-std|async-io|async-net|mio) '; then

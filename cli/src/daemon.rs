@@ -5,9 +5,11 @@
 
 use crate::control::{self, Command, Response, MAX_REQUEST_LEN, PROTOCOL_VERSION};
 use crate::db::Store;
+use crate::metrics::MetricsServer;
 use crate::render::{BanView, KnownView, PeerView, StatusView};
 use crate::util;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
+use qudag_peer::config::MetricsConfig;
 use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use qudag_peer::node::USER_AGENT;
 use qudag_peer::{Config, Event, NodeId};
@@ -37,6 +39,10 @@ pub struct StartOptions {
     pub bootstrap: Vec<String>,
     /// `--no-default-bootstrap`.
     pub no_default_bootstrap: bool,
+    /// `--metrics-listen` (overrides `metrics.listen` and turns the endpoint on).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `--no-metrics` (turns the endpoint off).
+    pub no_metrics: bool,
 }
 
 /// Sets up logging to stderr (`RUST_LOG`, default `info`).
@@ -148,6 +154,13 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
     }
     if let Some(quic) = opts.quic_listen {
         config.network.quic_listen = Some(quic);
+    }
+    if let Some(listen) = opts.metrics_listen {
+        config.metrics.listen = listen;
+        config.metrics.enabled = true;
+    }
+    if opts.no_metrics {
+        config.metrics.enabled = false;
     }
     let defaults = Config::default();
     if !opts.bootstrap.is_empty() {
@@ -314,6 +327,8 @@ struct Ctx {
     started: Instant,
     started_unix: u64,
     stop: tokio::sync::Notify,
+    /// Where the metrics endpoint and dashboard are served, if they are.
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl Ctx {
@@ -350,8 +365,10 @@ async fn serve(
         .quic_listen
         .map(|q| format!(" (and QUIC on {q})"))
         .unwrap_or_default();
+    let metrics_config = config.metrics.clone();
     let handle = qudag_peer_tokio::spawn_with(config, identity, state)
         .map_err(|e| format!("cannot listen on {listen}{quic}: {e}"))?;
+    let metrics = start_metrics(&metrics_config, &handle).await;
     let events = handle.events();
     let sock = control::socket_path(&data_dir);
     let listener = UnixListener::bind(&sock)
@@ -376,6 +393,7 @@ async fn serve(
         started: Instant::now(),
         started_unix: util::unix_now_ms(),
         stop: tokio::sync::Notify::new(),
+        metrics_addr: metrics.as_ref().map(MetricsServer::local_addr),
     });
     if let Err(e) = ctx.save().await {
         error!("{e}");
@@ -404,6 +422,7 @@ async fn serve(
         () = ctx.stop.notified() => info!("stop requested: shutting down"),
     }
     accept.abort();
+    drop(metrics);
     let saved = ctx.save().await;
     handle.shutdown().await;
     watcher.abort();
@@ -414,6 +433,41 @@ async fn serve(
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Starts the metrics endpoint and dashboard when configured. A failure to bind (the port is
+/// taken, typically by another local node) is a warning: the node runs without them.
+async fn start_metrics(config: &MetricsConfig, handle: &NodeHandle) -> Option<MetricsServer> {
+    if !config.enabled {
+        info!("metrics endpoint and dashboard are off (metrics.enabled = false or --no-metrics)");
+        return None;
+    }
+    match MetricsServer::start(config.listen, handle.clone()).await {
+        Ok(server) => {
+            let addr = server.local_addr();
+            info!("metrics: Prometheus endpoint http://{addr}/metrics, dashboard http://{addr}/");
+            if config.is_exposed() {
+                warn!(
+                    "metrics endpoint listens on {addr}, which is not a loopback address: peer addresses and ids are visible to anyone who can reach it"
+                );
+            }
+            Some(server)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            warn!(
+                "metrics: {} is already in use (another node?); this node runs without the metrics endpoint and dashboard. Set [metrics] listen to a free port (port 0 picks one), or use --metrics-listen / --no-metrics",
+                config.listen
+            );
+            None
+        }
+        Err(e) => {
+            warn!(
+                "metrics: cannot listen on {}: {e}; this node runs without the metrics endpoint and dashboard",
+                config.listen
+            );
+            None
+        }
     }
 }
 
@@ -591,6 +645,7 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
                 max_connections: max,
                 known_addresses: known,
                 bans,
+                metrics_address: ctx.metrics_addr.map(|a| a.to_string()),
             })
         }
         Command::PeerList => {

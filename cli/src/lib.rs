@@ -13,6 +13,7 @@
 pub mod control;
 pub mod daemon;
 pub mod db;
+pub mod metrics;
 pub mod render;
 pub mod testnet;
 pub mod util;
@@ -79,6 +80,12 @@ pub enum Cmd {
         /// Use neither the built-in bootstrap nodes nor the built-in DNS seeds
         #[arg(long)]
         no_default_bootstrap: bool,
+        /// Serve /metrics and the dashboard on this address (overrides metrics.listen; port 0 picks a free port)
+        #[arg(long, value_name = "ADDR", conflicts_with = "no_metrics")]
+        metrics_listen: Option<SocketAddr>,
+        /// Serve neither /metrics nor the dashboard (overrides metrics.enabled)
+        #[arg(long)]
+        no_metrics: bool,
     },
     /// List, add, remove, ban and inspect peers of the running node
     #[command(subcommand)]
@@ -319,6 +326,8 @@ fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), String>) {
             quic_listen,
             bootstrap,
             no_default_bootstrap,
+            metrics_listen,
+            no_metrics,
         } => {
             let opts = daemon::StartOptions {
                 config,
@@ -326,6 +335,8 @@ fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), String>) {
                 quic_listen,
                 bootstrap,
                 no_default_bootstrap,
+                metrics_listen,
+                no_metrics,
             };
             (Format::Table, daemon::run(data_dir, &opts))
         }

@@ -357,6 +357,9 @@ pub struct StatusView {
     pub known_addresses: usize,
     /// Active bans.
     pub bans: usize,
+    /// Where the Prometheus endpoint and dashboard are served (`null` when off or the port
+    /// was taken).
+    pub metrics_address: Option<String>,
 }
 
 /// `qudag status` as text.
@@ -391,6 +394,13 @@ pub fn status_text(s: &StatusView) -> String {
         ),
         ("Known addresses", s.known_addresses.to_string()),
         ("Bans", s.bans.to_string()),
+        (
+            "Metrics",
+            match &s.metrics_address {
+                Some(a) => format!("http://{a}/metrics, dashboard http://{a}/"),
+                None => "off".to_string(),
+            },
+        ),
     ];
     for (k, v) in rows {
         let _ = writeln!(out, "{:<16} {v}", format!("{k}:"));

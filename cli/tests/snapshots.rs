@@ -142,6 +142,7 @@ fn status_text() {
         max_connections: 50,
         known_addresses: 120,
         bans: 2,
+        metrics_address: Some("127.0.0.1:9184".into()),
     };
     insta::assert_snapshot!(render::status_text(&s));
 }

@@ -27,12 +27,48 @@ pub const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
 /// The largest `max_connections` accepted (a bound on per-node memory).
 pub const MAX_MAX_CONNECTIONS: usize = 10_000;
 
+/// The default address of the metrics endpoint and dashboard, `127.0.0.1:9184` (loopback:
+/// peer data stays on the machine unless the operator configures another address).
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9184";
+
 /// The whole configuration.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
     /// `[network]`.
     pub network: NetworkConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`: the node's Prometheus endpoint and live dashboard (served by the CLI node; the
+/// core only carries the settings).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct MetricsConfig {
+    /// `enabled`: serve `/metrics` and the dashboard. Default true.
+    pub enabled: bool,
+    /// `listen`: the address to serve them on. Default `127.0.0.1:9184`; port 0 lets the OS
+    /// pick one. Another interface than loopback is used only when configured here.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            listen: DEFAULT_METRICS_LISTEN
+                .parse()
+                .expect("constant address parses"),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Whether `listen` is reachable from other machines (not a loopback address).
+    pub fn is_exposed(&self) -> bool {
+        !self.listen.ip().is_loopback()
+    }
 }
 
 /// `[network]`: transport, discovery and reputation settings.
@@ -346,7 +382,7 @@ const HIDDEN: &str = "<hidden>";
 const FILE_NAME: &str = "config.toml";
 
 /// Every key of the file, dotted, in file order (tables included).
-const KNOWN_KEYS: [&str; 29] = [
+const KNOWN_KEYS: [&str; 32] = [
     "network",
     "network.listen",
     "network.quic_listen",
@@ -376,6 +412,9 @@ const KNOWN_KEYS: [&str; 29] = [
     "network.reputation.auto_ban_threshold",
     "network.reputation.decay_rate",
     "network.reputation.ban_duration",
+    "metrics",
+    "metrics.enabled",
+    "metrics.listen",
 ];
 
 /// Why a configuration file was rejected.
@@ -804,7 +843,18 @@ impl Loader<'_> {
         let mut c = Config::default();
         let mut negatives = Vec::new();
         for (key, v) in self.table("", doc)? {
-            // "network" is the only known top-level key.
+            if key == "metrics" {
+                let m = &mut c.metrics;
+                for (key, v) in self.table(&key, v)? {
+                    match key.as_str() {
+                        "metrics.enabled" => m.enabled = self.bool(&key, v)?,
+                        "metrics.listen" => m.listen = self.socket(&key, v, None)?,
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            // "network" and "metrics" are the only known top-level keys.
             let n = &mut c.network;
             for (key, v) in self.table(&key, v)? {
                 match key.as_str() {
@@ -1123,6 +1173,14 @@ decay_rate = {decay_rate:?}
 
 # Seconds an automatic ban lasts
 ban_duration = {ban_duration}
+
+[metrics]
+# Serve the Prometheus endpoint (/metrics) and the live dashboard (/).
+enabled = {metrics_enabled}
+
+# Address to serve them on ("ip:port"; port 0 lets the OS pick). Loopback by default: the
+# pages show peer addresses. Use another interface only behind a firewall or a proxy.
+listen = "{metrics_listen}"
 "#,
             listen = n.listen,
             proxy_all = n.proxy_all,
@@ -1145,6 +1203,8 @@ ban_duration = {ban_duration}
             auto_ban = r.auto_ban_threshold,
             decay_rate = r.decay_rate,
             ban_duration = r.ban_duration.as_secs(),
+            metrics_enabled = d.metrics.enabled,
+            metrics_listen = d.metrics.listen,
         )
     }
 }
@@ -1343,6 +1403,33 @@ ban_duration = 3600
     }
 
     #[test]
+    fn metrics_section() {
+        let d = Config::default().metrics;
+        assert!(d.enabled && !d.is_exposed());
+        assert_eq!(d.listen, "127.0.0.1:9184".parse().unwrap());
+        let c = Config::from_toml_str("[metrics]\nenabled = false\nlisten = \"0.0.0.0:9100\"\n")
+            .unwrap();
+        assert!(!c.metrics.enabled && c.metrics.is_exposed());
+        assert_eq!(c.metrics.listen, "0.0.0.0:9100".parse().unwrap());
+        let c = Config::from_toml_str("metrics.listen = \"[::1]:0\"\n").unwrap();
+        assert!(!c.metrics.is_exposed());
+        assert_eq!(c.network, Config::default().network);
+        assert_err(
+            "[metrics]\nlisten = \"localhost:9184\"\n",
+            "metrics.listen",
+            2,
+            "expected a socket address",
+        );
+        assert_err(
+            "\n[metrics]\nenabled = \"yes\"\n",
+            "metrics.enabled",
+            3,
+            "expected a boolean",
+        );
+        assert_err("metrics = 3\n", "metrics", 1, "expected a table");
+    }
+
+    #[test]
     fn display_format() {
         let e = err("[network.peers]\n\n\nmax_connections = 0\n");
         assert_eq!(
@@ -1394,7 +1481,13 @@ ban_duration = 3600
             1,
             "did you mean network.peers?",
         );
-        assert_err("[metrics]\n", "metrics", 1, "unknown key");
+        assert_err("[metric]\n", "metric", 1, "did you mean metrics?");
+        assert_err(
+            "[metrics]\nlistn = \"127.0.0.1:1\"\n",
+            "metrics.listn",
+            2,
+            "did you mean metrics.listen?",
+        );
         // A quoted key with a dot is not a path.
         assert_err(
             "[network]\n\"peers.max_connections\" = 3\n",

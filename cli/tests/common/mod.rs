@@ -87,11 +87,14 @@ pub struct NodeProc {
     pub log: PathBuf,
     pub addr: String,
     pub id: String,
+    /// Where its metrics endpoint and dashboard are served, when they are.
+    pub metrics: Option<String>,
 }
 
 impl NodeProc {
     /// Starts a node on 127.0.0.1 (port picked by the OS) in `dir` and waits until its control
-    /// socket answers (at most 30 s).
+    /// socket answers (at most 30 s). Its metrics endpoint gets a free port too (so that tests
+    /// running side by side never share one), unless `extra` says otherwise.
     pub fn start(dir: &Path, extra: &[&str]) -> NodeProc {
         std::fs::create_dir_all(dir).expect("data dir");
         let log = dir.with_extension("log");
@@ -101,8 +104,14 @@ impl NodeProc {
             .open(&log)
             .expect("log file");
         let mut c = qudag();
-        c.args(["start", "--listen", "127.0.0.1:0", "--no-default-bootstrap"])
-            .args(extra)
+        c.args(["start", "--listen", "127.0.0.1:0", "--no-default-bootstrap"]);
+        if !extra
+            .iter()
+            .any(|a| *a == "--metrics-listen" || *a == "--no-metrics")
+        {
+            c.args(["--metrics-listen", "127.0.0.1:0"]);
+        }
+        c.args(extra)
             .arg("--data-dir")
             .arg(dir)
             .env("RUST_LOG", "info")
@@ -115,6 +124,7 @@ impl NodeProc {
             log,
             addr: String::new(),
             id: String::new(),
+            metrics: None,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -126,6 +136,7 @@ impl NodeProc {
                 let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("status json");
                 node.addr = v["listen_address"].as_str().expect("listen").to_string();
                 node.id = v["node_id"].as_str().expect("id").to_string();
+                node.metrics = v["metrics_address"].as_str().map(str::to_string);
                 return node;
             }
             assert!(
