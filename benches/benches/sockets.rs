@@ -14,7 +14,9 @@ use pqcrypto_dilithium::dilithium3;
 use qudag_peer::config::MAX_MAX_CONNECTIONS;
 use qudag_peer::pool::fetch_slots;
 use qudag_peer::{Config, Identity, Node, UnixMillis};
-use qudag_peer_benches::{connect_in_memory, live_heap_bytes, loader, vm_rss_bytes, Counting};
+use qudag_peer_benches::{
+    connect_in_memory, cpu_time, live_heap_bytes, loader, us, vm_rss_bytes, Counting,
+};
 use qudag_peer_tests::keys;
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -97,7 +99,13 @@ fn driver() {
             UNIX,
         );
         let before = live_heap_bytes();
+        let mut laps = Vec::new();
+        let mut lap = Instant::now();
         for (i, id) in ids.into_iter().enumerate() {
+            if i > 0 && i % LAP == 0 {
+                laps.push(lap.elapsed());
+                lap = Instant::now();
+            }
             let src = loader::source_ip(i);
             let cfg = Config::local(SocketAddr::new(src, loader::ADVERTISED_PORT));
             let mut seed = [2u8; 32];
@@ -113,6 +121,14 @@ fn driver() {
             "core state per connected peer (in memory, {n} peers): {} B heap",
             grown / n as i64
         );
+        if let (Some(first), Some(last)) = (laps.first(), laps.last()) {
+            println!(
+                "  in-memory handshake (both sides, one thread): {} per handshake for the first {LAP} peers, {} for the last full {LAP} (x{:.2})",
+                us(*first / LAP as u32),
+                us(*last / LAP as u32),
+                last.as_secs_f64() / first.as_secs_f64()
+            );
+        }
     }
     println!();
 
@@ -135,6 +151,9 @@ fn driver() {
 }
 
 const UNIX: UnixMillis = UnixMillis(1_760_000_000_000);
+
+/// Handshakes per timed lap of the in-memory run.
+const LAP: usize = 500;
 
 /// Waits for `child` at most `limit`; kills it past that. `None` if it had to be killed.
 fn wait_bounded(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
@@ -319,9 +338,11 @@ fn node_role() {
     let (rss0, heap0) = (vm_rss_bytes().unwrap_or(0), live_heap_bytes());
     let mut loader = Loader::start(server.addr(), last + loader::MAX_FAILURES);
 
+    let (me, loader_pid) = (std::process::id(), loader.child.id());
     let mut figures = Vec::new();
     let mut prev = 0;
     for &target in &stages {
+        let cpu0 = (cpu_time(me), cpu_time(loader_pid));
         let t0 = Instant::now();
         let (reached, failures) = loader.go(target);
         let settle_end = Instant::now() + SETTLE_TIMEOUT;
@@ -336,12 +357,18 @@ fn node_role() {
             (target, target),
             "{runtime}: the loader reached {reached} (with {failures} failures), the node sees {seen}"
         );
-        let rate = (target - prev) as f64 / secs;
+        let new = (target - prev) as u32;
+        let per = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+            (Some(a), Some(b)) => (b.saturating_sub(a) / new).as_secs_f64() * 1e6,
+            _ => f64::NAN,
+        };
+        let cpu = (per(cpu0.0, cpu_time(me)), per(cpu0.1, cpu_time(loader_pid)));
+        let rate = new as f64 / secs;
         prev = target;
         std::thread::sleep(Duration::from_secs(1));
         let rss = vm_rss_bytes().unwrap_or(0).saturating_sub(rss0);
         let heap = live_heap_bytes() - heap0;
-        figures.push((target, rate, rss, heap, failures));
+        figures.push((target, rate, cpu, rss, heap, failures));
     }
     let pairs_after = crypto_pairs_per_sec(floor_budget);
     drop(loader);
@@ -352,10 +379,18 @@ fn node_role() {
         "  crypto floor on 2 cores: {:.0} handshakes/s (sign+verify pairs/s ÷ 2: before {pairs_before:.0}, after {pairs_after:.0})",
         floor
     );
-    for (target, rate, rss, heap, failures) in figures {
+    // One side's floor on one core: a sign+verify pair.
+    let pair_us = 2.0 / ((pairs_before + pairs_after) / 2.0) * 1e6;
+    println!("  one side's floor: sign+verify {pair_us:.0} µs of CPU per handshake");
+    for (target, rate, (node_cpu, loader_cpu), rss, heap, failures) in figures {
         println!(
-            "  {target:>5} peers: {rate:>6.0} handshakes/s (ratio to floor {:.2}), RSS +{:.1} MiB = {:.1} KiB/peer, heap {:.1} KiB/peer, {failures} failed connections",
+            "  {target:>5} peers: {rate:>6.0} handshakes/s (ratio to floor {:.2}); CPU per handshake: node {node_cpu:.0} µs (x{:.2} the floor), loader {loader_cpu:.0} µs (x{:.2})",
             rate / floor,
+            node_cpu / pair_us,
+            loader_cpu / pair_us,
+        );
+        println!(
+            "         RSS +{:.1} MiB = {:.1} KiB/peer, heap {:.1} KiB/peer, {failures} failed connections",
             rss as f64 / (1 << 20) as f64,
             rss as f64 / 1024.0 / target as f64,
             heap as f64 / 1024.0 / target as f64,

@@ -62,6 +62,19 @@ pub fn vm_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU time (user + system) of process `pid` so far, from `/proc/PID/stat` (clock-tick
+/// resolution, 10 ms here), if readable.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let (utime, stime): (u64, u64) = (fields.get(11)?.parse().ok()?, fields.get(12)?.parse().ok()?);
+    // SAFETY: sysconf reads a constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| Duration::from_secs_f64((utime + stime) as f64 / hz as f64))
+}
+
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> std::io::Result<u64> {
     let mut lim = libc::rlimit {
