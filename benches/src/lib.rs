@@ -76,7 +76,7 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the new soft limit.
-pub fn raise_nofile_limit() -> std::io::Result<u64> {
+pub fn raise_nofile_limit() -> std::io::Result<libc::rlim_t> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -91,7 +91,7 @@ pub fn raise_nofile_limit() -> std::io::Result<u64> {
             return Err(std::io::Error::last_os_error());
         }
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// Most rounds of the in-memory handshake pump (a handshake needs three).
