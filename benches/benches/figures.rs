@@ -7,32 +7,18 @@ use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _};
 use qudag_peer::addr::PeerAddress;
 use qudag_peer::addrbook::{AddrBook, Source, MAX_ADDRBOOK_ENTRIES};
 use qudag_peer::config::ReputationConfig;
-use qudag_peer::node::{Event, Input, Output};
-use qudag_peer::peer::Priority;
+use qudag_peer::config::MAX_MAX_CONNECTIONS;
+use qudag_peer::node::{Input, Output};
 use qudag_peer::reputation::{Report, ReputationTable};
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{App, FrameDecoder, Message, Peers, Ping, MAX_PEX_ADDRESSES};
 use qudag_peer::{Config, ConnId, Identity, Node, NodeId, UnixMillis};
-use qudag_peer_benches::{paired, time_per_call, us};
+use qudag_peer_benches::{allocations, connect_in_memory, paired, time_per_call, us, Counting};
 use qudag_peer_tests::keys;
 use serde_bytes::ByteBuf;
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Counts allocations, to report allocations per message on the steady-state path.
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
@@ -50,59 +36,16 @@ fn handshake(a_id: &Identity, b_id: &Identity, seed: u64) -> (Node, Node, ConnId
     let mut a = Node::new(Config::local(addr(0)), a_id.clone(), s, now, UNIX);
     s[8] = 1;
     let mut b = Node::new(Config::local(addr(1)), b_id.clone(), s, now, UNIX);
-    a.add_peer(&addr(1).to_string(), Priority::Normal, now)
-        .expect("dial");
-    let (mut ca, mut cb) = (None, None);
-    let mut connected = 0;
-    for _ in 0..20 {
-        let mut to_b = Vec::new();
-        loop {
-            match a.poll_output() {
-                Output::Dial { conn, .. } => {
-                    ca = Some(conn);
-                    cb = Some(b.accept(SocketAddr::from(([127, 0, 0, 1], 40000)), now));
-                    a.handle_input(Input::Connected { conn, now });
-                }
-                Output::Transmit { bytes, .. } => to_b.push(bytes),
-                Output::Event(Event::PeerConnected { .. }) => connected += 1,
-                Output::Timeout { .. } => break,
-                _ => {}
-            }
-        }
-        for bytes in to_b {
-            b.handle_input(Input::Received {
-                conn: cb.expect("accepted"),
-                data: &bytes,
-                now,
-            });
-        }
-        let mut to_a = Vec::new();
-        loop {
-            match b.poll_output() {
-                Output::Transmit { bytes, .. } => to_a.push(bytes),
-                Output::Event(Event::PeerConnected { .. }) => connected += 1,
-                Output::Timeout { .. } => break,
-                _ => {}
-            }
-        }
-        for bytes in to_a {
-            a.handle_input(Input::Received {
-                conn: ca.expect("dialed"),
-                data: &bytes,
-                now,
-            });
-        }
-        if connected == 2 {
-            return (a, b, ca.expect("dialed"), cb.expect("accepted"));
-        }
-    }
-    panic!("handshake did not complete");
+    let remote = SocketAddr::from(([127, 0, 0, 1], 40000));
+    let (ca, cb) =
+        connect_in_memory(&mut a, &mut b, addr(1), remote, now).expect("handshake completes");
+    (a, b, ca, cb)
 }
 
 /// Inserts `answer` from one new PEX source into a copy of the full `book`; returns the time of
 /// the insertion alone.
-fn insert_answer(book: &AddrBook, answer: &[PeerAddress], rng: &mut Rng) -> Duration {
-    let mut b = AddrBook::new(MAX_ADDRBOOK_ENTRIES);
+fn insert_answer(book: &AddrBook, cap: usize, answer: &[PeerAddress], rng: &mut Rng) -> Duration {
+    let mut b = AddrBook::new(cap);
     b.restore(book.records());
     let source = Source::Pex {
         peer: NodeId([2; 32]),
@@ -113,6 +56,51 @@ fn insert_answer(book: &AddrBook, answer: &[PeerAddress], rng: &mut Rng) -> Dura
         b.add(a.clone(), source.clone(), UnixMillis(2), rng);
     }
     t0.elapsed()
+}
+
+/// An address book of capacity `cap`, filled with PEX addresses from 20 source groups.
+fn full_book(cap: usize, rng: &mut Rng) -> AddrBook {
+    let mut book = AddrBook::new(cap);
+    let mut g = 0u32;
+    while book.len() < cap {
+        let a = PeerAddress::parse(&format!(
+            "{}.{}.{}.1:8000",
+            1 + g % 200,
+            (g / 200) % 250,
+            g / 50_000
+        ))
+        .expect("valid");
+        let src = Source::Pex {
+            peer: NodeId([1; 32]),
+            group: format!("g{}", g % 20),
+        };
+        book.add(a, src, UnixMillis(1), rng);
+        g += 1;
+    }
+    book
+}
+
+/// A node with `n` peers connected in memory (the clients are dropped), and its connections.
+fn hub(n: usize) -> (Node, Vec<ConnId>) {
+    let now = Instant::now();
+    let mut config = Config::local(addr(0));
+    config.network.peers.max_connections = (n + 100).min(MAX_MAX_CONNECTIONS);
+    config.network.peers.min_connections = 0;
+    let mut hub = Node::new(config, keys::identity(0), [9; 32], now, UNIX);
+    let conns = (0..n)
+        .map(|i| {
+            let mut s = [8u8; 32];
+            s[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let id = keys::identity(i as u64 + 2);
+            let mut c = Node::new(Config::local(addr(i + 2)), id, s, now, UNIX);
+            let remote = SocketAddr::new(addr(i + 2).ip(), 40000);
+            connect_in_memory(&mut c, &mut hub, addr(0), remote, now)
+                .expect("handshake completes")
+                .1
+        })
+        .collect();
+    drain(&mut hub);
+    (hub, conns)
 }
 
 fn drain(n: &mut Node) -> usize {
@@ -218,14 +206,14 @@ fn main() {
         for _ in 0..k {
             msg.encode_into(&mut buf).expect("encodes");
         }
-        let before = ALLOCS.load(Ordering::Relaxed);
+        let before = allocations();
         a.handle_input(Input::Received {
             conn: ca,
             data: &buf,
             now,
         });
         drain(&mut a);
-        let allocs = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / k as f64;
+        let allocs = (allocations() - before) as f64 / k as f64;
         let t = time_per_call(budget, || {
             a.handle_input(Input::Received {
                 conn: ca,
@@ -241,6 +229,49 @@ fn main() {
             per * 1e9
         );
     }
+    // Growth: Ping → Pong spread over 10x the connected peers (ten pings per peer per round).
+    let sizes = if smoke { [2, 20] } else { [100, 1_000] };
+    let (mut small, small_conns) = hub(sizes[0]);
+    let (mut large, large_conns) = hub(sizes[1]);
+    let mut pings = Vec::new();
+    for _ in 0..10 {
+        Message::Ping(Ping { nonce: 7 })
+            .encode_into(&mut pings)
+            .expect("encodes");
+    }
+    // One instant for every round, as in the figure above: no timer comes due mid-measurement.
+    let now = Instant::now();
+    let round = |n: &mut Node, conns: &[ConnId]| {
+        for &conn in conns {
+            n.handle_input(Input::Received {
+                conn,
+                data: &pings,
+                now,
+            });
+        }
+        drain(n)
+    };
+    let (t_small, t_large) = paired(
+        rounds,
+        budget,
+        || round(&mut small, &small_conns),
+        || round(&mut large, &large_conns),
+    );
+    let per_small = t_small.as_secs_f64() / (sizes[0] * 10) as f64;
+    let per_large = t_large.as_secs_f64() / (sizes[1] * 10) as f64;
+    println!(
+        "   ping → pong over {:>5} peers: {:>10.0} msgs/s ({:.0} ns/msg)",
+        sizes[0],
+        1.0 / per_small,
+        per_small * 1e9
+    );
+    println!(
+        "   ping → pong over {:>5} peers: {:>10.0} msgs/s ({:.0} ns/msg); per message x{:.2} at 10x the peers",
+        sizes[1],
+        1.0 / per_large,
+        per_large * 1e9,
+        per_large / per_small
+    );
     println!();
 
     // 3. Codec: a maximum-size PEX answer against a memcpy of the same bytes.
@@ -278,45 +309,40 @@ fn main() {
     }
     println!();
 
-    // 4. Discovery: a 1,000-address answer into a full book; dial selection from 20,000.
+    // 4. Discovery: a 1,000-address answer into a full book; dial selection. Growth: the
+    // same at a tenth of the book (2,000 entries) and at the maximum (20,000).
     let mut rng = Rng::from_seed([3; 32]);
-    let mut book = AddrBook::new(MAX_ADDRBOOK_ENTRIES);
-    let mut g = 0u32;
-    while book.len() < MAX_ADDRBOOK_ENTRIES {
-        let a = PeerAddress::parse(&format!(
-            "{}.{}.{}.1:8000",
-            1 + g % 200,
-            (g / 200) % 250,
-            g / 50_000
-        ))
-        .expect("valid");
-        let src = Source::Pex {
-            peer: NodeId([1; 32]),
-            group: format!("g{}", g % 20),
-        };
-        book.add(a, src, UnixMillis(1), &mut rng);
-        g += 1;
-    }
     let answer: Vec<PeerAddress> = (0..1000u32)
         .map(|i| PeerAddress::parse(&format!("203.{}.{}.9:8000", i / 250, i % 250)).expect("valid"))
         .collect();
-    // Each run inserts into a fresh copy of the full book (the copy is not timed).
-    let mut inserts: Vec<Duration> = (0..rounds.max(3))
-        .map(|_| insert_answer(&book, &answer, &mut rng))
-        .collect();
-    inserts.sort();
-    let t_insert_only = inserts[inserts.len() / 2];
-    let t_select = time_per_call(budget, || {
-        book.select(8, UnixMillis(10), &mut rng, &Default::default(), |_| false)
-    });
+    let mut per_size = Vec::new();
+    for cap in [MAX_ADDRBOOK_ENTRIES / 10, MAX_ADDRBOOK_ENTRIES] {
+        let book = full_book(cap, &mut rng);
+        // Each run inserts into a fresh copy of the full book (the copy is not timed).
+        let mut inserts: Vec<Duration> = (0..rounds.max(3))
+            .map(|_| insert_answer(&book, cap, &answer, &mut rng))
+            .collect();
+        inserts.sort();
+        let t_insert_only = inserts[inserts.len() / 2];
+        let t_select = time_per_call(budget, || {
+            book.select(8, UnixMillis(10), &mut rng, &Default::default(), |_| false)
+        });
+        println!(
+            "4. insert 1,000-address answer into a full {cap:>6} book: {} (median of {})",
+            us(t_insert_only),
+            inserts.len()
+        );
+        println!(
+            "   select 8 dial candidates from {cap:>6}: {}",
+            us(t_select)
+        );
+        per_size.push((t_insert_only, t_select));
+    }
+    let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
     println!(
-        "4. insert 1,000-address answer into a full 20,000 book: {} (median of {})",
-        us(t_insert_only),
-        inserts.len()
-    );
-    println!(
-        "   select 8 dial candidates from 20,000: {}\n",
-        us(t_select)
+        "   growth at 10x the book: insert x{:.2}, select x{:.2}\n",
+        ratio(per_size[0].0, per_size[1].0),
+        ratio(per_size[0].1, per_size[1].1)
     );
 
     // 5. Reputation: updates per second; decay over 1,000 and 10,000 peers.

@@ -175,6 +175,10 @@ pub(crate) struct Pool {
     pub max_connections: usize,
     conns: BTreeMap<ConnId, Conn>,
     by_node: BTreeMap<NodeId, ConnId>,
+    /// How many of `conns` are address-fetch connections (`fetch_only` is set before
+    /// [`Pool::insert`] and never changes), so [`Pool::long_lived`], asked on every accept,
+    /// does not scan the pool.
+    fetch_only: usize,
 }
 
 impl Pool {
@@ -183,6 +187,7 @@ impl Pool {
             max_connections,
             conns: BTreeMap::new(),
             by_node: BTreeMap::new(),
+            fetch_only: 0,
         }
     }
 
@@ -196,7 +201,7 @@ impl Pool {
 
     /// Connections that hold a long-lived slot (every one but address-fetch connections).
     pub fn long_lived(&self) -> usize {
-        self.conns.values().filter(|c| !c.fetch_only).count()
+        self.conns.len() - self.fetch_only
     }
 
     /// Long-lived slots: `max_connections` less the address-fetch slots.
@@ -220,6 +225,7 @@ impl Pool {
             self.conns.len() < self.max_connections,
             "insert only after checking room"
         );
+        self.fetch_only += usize::from(conn.fetch_only);
         self.conns.insert(conn.id, conn);
     }
 
@@ -233,6 +239,7 @@ impl Pool {
 
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let c = self.conns.remove(&id)?;
+        self.fetch_only -= usize::from(c.fetch_only);
         if let Some(n) = c.hello.as_ref().map(|h| h.node_id) {
             if self.by_node.get(&n) == Some(&id) {
                 self.by_node.remove(&n);
@@ -279,6 +286,13 @@ impl Pool {
                 "{} connections exceed max_connections {}",
                 self.conns.len(),
                 self.max_connections
+            ));
+        }
+        let fetch_only = self.conns.values().filter(|c| c.fetch_only).count();
+        if fetch_only != self.fetch_only {
+            return Err(format!(
+                "{fetch_only} address-fetch connections, but {} counted",
+                self.fetch_only
             ));
         }
         if self.pending_dials() > MAX_PENDING_DIALS {
