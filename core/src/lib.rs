@@ -59,6 +59,7 @@
 pub mod addr;
 pub mod addrbook;
 pub mod bans;
+pub mod channel;
 pub mod config;
 pub mod dns;
 pub mod handshake;
