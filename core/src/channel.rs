@@ -103,6 +103,12 @@ pub enum ChannelError {
     Failed,
 }
 
+impl From<WireError> for ChannelError {
+    fn from(e: WireError) -> ChannelError {
+        ChannelError::Wire(e)
+    }
+}
+
 /// When both ends replace a direction's key. Both values must be at least 1 (0 is treated as 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RekeyLimits {

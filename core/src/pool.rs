@@ -54,6 +54,10 @@ pub(crate) struct Conn {
     pub expected_id: Option<NodeId>,
     pub hs: HandshakeState,
     pub decoder: FrameDecoder,
+    /// Seals our frames once the handshake is done (after `HandshakeConfirm`).
+    pub sealer: Option<Box<crate::channel::Sealer>>,
+    /// Opens the peer's frames once the handshake is done.
+    pub opener: Option<Box<crate::channel::Opener>>,
     /// Proven once `Connected`; claimed while awaiting the confirmation.
     pub hello: Option<PeerHello>,
     pub listen_addr: Option<SocketAddr>,
