@@ -94,7 +94,10 @@ pub enum HandshakeError {
     #[error("connected to ourselves")]
     SelfConnection,
     /// The peer offered (or chose) a cipher suite other than [`channel::SUITE`].
-    #[error("unsupported cipher suite {offered:?} (this node speaks {})", channel::SUITE)]
+    #[error(
+        "unsupported cipher suite {offered:?} (this node speaks {})",
+        channel::SUITE
+    )]
     UnsupportedSuite {
         /// What the peer named (truncated to [`channel::MAX_SUITE_LEN`] by the wire check).
         offered: String,

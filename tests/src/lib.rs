@@ -763,7 +763,10 @@ pub mod script {
         };
         let (confirm, peer, keys) =
             handshake::on_response(&st, r, &local(id, caps, net)).expect("valid response");
-        assert!(rest.is_empty(), "the node sends nothing before the confirmation");
+        assert!(
+            rest.is_empty(),
+            "the node sends nothing before the confirmation"
+        );
         net.raw_send(raw, &confirm.encode().expect("encodes"));
         let mut session = Session::new(&keys);
         net.run_for(Duration::from_millis(20));

@@ -158,12 +158,20 @@ fn a_flooding_pex_peer_gets_no_more_than_its_share() {
         }
     )));
     // Unsolicited answers are refused and counted (two in a row: at most one was asked for).
-    s.send_to(&mut net, raw, &Message::Peers(Peers {
+    s.send_to(
+        &mut net,
+        raw,
+        &Message::Peers(Peers {
             addresses: fake_addrs(98, 10),
-        }));
-    s.send_to(&mut net, raw, &Message::Peers(Peers {
+        }),
+    );
+    s.send_to(
+        &mut net,
+        raw,
+        &Message::Peers(Peers {
             addresses: fake_addrs(99, 10),
-        }));
+        }),
+    );
     net.run_for(Duration::from_millis(20));
     assert!(net.nodes[victim].events.iter().any(|e| matches!(
         e,
@@ -208,7 +216,8 @@ fn test_peer_exchange_protocol() {
     s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 10 }));
     s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 10 }));
     net.run_for(Duration::from_millis(20));
-    let answers = s.take(&mut net, raw)
+    let answers = s
+        .take(&mut net, raw)
         .iter()
         .filter(|m| matches!(m, Message::Peers(_)))
         .count();
@@ -224,7 +233,8 @@ fn test_peer_exchange_protocol() {
     let _ = net.raw_take(raw);
     s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 10 }));
     net.run_for(Duration::from_millis(20));
-    assert!(s.take(&mut net, raw)
+    assert!(s
+        .take(&mut net, raw)
         .iter()
         .any(|m| matches!(m, Message::Peers(_))));
 }

@@ -4,11 +4,11 @@
 //! channel of protocol version 2, a man in the middle that swaps the ML-KEM key or ciphertext,
 //! and peers offering version 1 or another cipher suite.
 
+use qudag_peer::channel;
 use qudag_peer::handshake::{self, HandshakeError, LocalHello};
 use qudag_peer::node::{Event, PeerError};
 use qudag_peer::peer::{Direction, DisconnectReason, PeerState, Priority};
 use qudag_peer::rng::Rng;
-use qudag_peer::channel;
 use qudag_peer::wire::{HandshakeBody, HandshakeResponse, Message, MessageType, Ping};
 use qudag_peer::Identity;
 use qudag_peer_tests::script::frames;

@@ -4,16 +4,16 @@
 //! were tampered with, truncated, reordered or replayed, or that straddle a rekey. (The same attacks
 //! over real sockets belong to the malicious-peer suite of the CLI work.)
 
+use qudag_peer::channel::RekeyLimits;
 use qudag_peer::handshake::{self, LocalHello};
 use qudag_peer::node::Event;
 use qudag_peer::peer::DisconnectReason;
 use qudag_peer::rng::Rng;
-use qudag_peer::channel::RekeyLimits;
 use qudag_peer::wire::{App, Message, Ping, MAX_APP_PAYLOAD, MAX_FRAME_LEN};
 use qudag_peer::Identity;
 use qudag_peer_tests::script::{connect_as, frames, Session};
-use serde_bytes::ByteBuf;
 use qudag_peer_tests::{keys, Net};
+use serde_bytes::ByteBuf;
 use std::time::Duration;
 
 fn reason(msgs: &[Message]) -> Option<DisconnectReason> {
@@ -178,7 +178,10 @@ fn sealed_attack(n: u8, attack: impl FnOnce(&mut Session) -> Vec<u8>) {
     let attacker = keys::identity(963 + n as u64);
     let raw = net.raw_connect(b, format!("127.0.8.{}:4000", 10 + n).parse().unwrap());
     let (_, mut s, _) = connect_as(&mut net, raw, &attacker, &[]);
-    assert_eq!(net.nodes[b].node.connected_peers(), vec![attacker.node_id()]);
+    assert_eq!(
+        net.nodes[b].node.connected_peers(),
+        vec![attacker.node_id()]
+    );
     let bytes = attack(&mut s);
     net.raw_send(raw, &bytes);
     net.run_for(Duration::from_millis(20));
@@ -274,9 +277,10 @@ fn a_sealed_frame_at_the_size_limit_is_read_and_one_over_is_refused_before_its_b
     assert!(f.len() - 4 <= MAX_FRAME_LEN);
     net.raw_send(raw, &f);
     net.run_for(Duration::from_millis(20));
-    assert!(net.nodes[b].events.iter().any(
-        |e| matches!(e, Event::Message { payload, .. } if payload.len() == MAX_APP_PAYLOAD)
-    ));
+    assert!(net.nodes[b]
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Message { payload, .. } if payload.len() == MAX_APP_PAYLOAD)));
     assert!(!net.raws[raw].closed);
     // A sealed length one over the limit is refused from its prefix alone.
     net.raw_send(raw, &(MAX_FRAME_LEN as u32 + 1).to_be_bytes());
@@ -350,6 +354,7 @@ fn a_scripted_peer_rekeys_exactly_at_the_node_limit() {
             s.send_to(&mut net, raw, &ping(i));
             net.run_for(Duration::from_millis(5));
         }
+        net.run_for(Duration::from_millis(20));
         let got = s.take(&mut net, raw);
         if survives {
             assert!(s.error.is_none(), "{:?}", s.error);
@@ -360,13 +365,16 @@ fn a_scripted_peer_rekeys_exactly_at_the_node_limit() {
             );
             assert!(!net.raws[raw].closed);
         } else {
-            assert!(net.raws[raw].closed, "a peer that does not rekey at 2 is cut off");
+            assert!(
+                net.raws[raw].closed,
+                "a peer that does not rekey at 2 is cut off"
+            );
         }
     }
 }
 
 /// `connect_as` with a session that rekeys after `frames` frames.
-fn connect_as_with(net: &mut Net, raw: usize, id: &Identity, frames: u64) -> Session {
+fn connect_as_with(net: &mut Net, raw: usize, id: &Identity, rekey_frames: u64) -> Session {
     let caps: Vec<String> = vec![];
     let elapsed = net.now.saturating_duration_since(net.start);
     let local = LocalHello {
@@ -381,15 +389,15 @@ fn connect_as_with(net: &mut Net, raw: usize, id: &Identity, frames: u64) -> Ses
     net.raw_send(raw, &m.encode().unwrap());
     net.run_for(Duration::from_millis(20));
     let got = frames(&net.raw_take(raw));
-    let Some(Message::HandshakeResponse(r)) = got.first() else {
+    let Some(Message::HandshakeResponse(r)) = got.first().cloned() else {
         panic!("{got:?}")
     };
-    let (confirm, _, keys) = handshake::on_response(&st, r, &local).unwrap();
+    let (confirm, _, keys) = handshake::on_response(&st, &r, &local).unwrap();
     net.raw_send(raw, &confirm.encode().unwrap());
     let mut s = Session::with_limits(
         &keys,
         RekeyLimits {
-            frames,
+            frames: rekey_frames,
             bytes: u64::MAX,
         },
     );

@@ -13,7 +13,7 @@
 use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress};
 use crate::addrbook::{AddOutcome, AddrBook, Entry, Source, MAX_ADDRBOOK_ENTRIES};
 use crate::bans::{Ban, BanList, BanOrigin, BanTarget};
-use crate::channel::{ChannelError, RekeyLimits, SessionKeys};
+use crate::channel::{ChannelError, RekeyLimits, Sealer, SessionKeys};
 use crate::config::Config;
 use crate::dns::{DnsClient, DnsOutcome, DnsTimeoutAction, QueryKind};
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
@@ -660,6 +660,15 @@ impl Node {
         self.rekey_limits = limits;
     }
 
+    /// The session keys a connection's sealed channel started with (`None` before the switch
+    /// to sealed frames, or for an unknown connection), from this node's point of view: `send`
+    /// seals what it sends. For simulators and fuzz harnesses that play the peer's part or
+    /// rewrite this node's traffic; the embedding process owns these secrets as it owns the
+    /// identity's secret key. Later keys follow from these by the rekey rule.
+    pub fn session_keys(&self, conn: ConnId) -> Option<SessionKeys> {
+        self.pool.get(conn)?.keys.as_deref().cloned()
+    }
+
     /// This node's id.
     pub fn node_id(&self) -> NodeId {
         self.identity.node_id()
@@ -758,7 +767,8 @@ impl Node {
         }
     }
 
-    fn send(&mut self, id: ConnId, msg: &Message) {
+    /// `msg` as one frame, sealed with `sealer` once the connection has one.
+    fn frame_of(msg: &Message, sealer: Option<&mut Sealer>) -> Option<Vec<u8>> {
         // Sized for the common small frames, so encoding does not regrow the buffer.
         let mut bytes = Vec::with_capacity(64);
         if let Err(e) = msg.encode_into(&mut bytes) {
@@ -768,19 +778,29 @@ impl Node {
                 "encoding our own {:?} failed: {e}",
                 msg.message_type()
             );
-            return;
+            return None;
         }
         // After the handshake every frame is sealed.
-        if let Some(sealer) = self.pool.get_mut(id).and_then(|c| c.sealer.as_mut()) {
-            match sealer.seal_frame(&bytes) {
-                Ok(sealed) => bytes = sealed,
-                Err(e) => {
-                    // Within the frame limit and 2^64 frames: an error is a bug.
-                    debug_assert!(false, "sealing our own {:?} failed: {e}", msg.message_type());
-                    return;
-                }
+        match sealer.map(|s| s.seal_frame(&bytes)) {
+            None => Some(bytes),
+            Some(Ok(sealed)) => Some(sealed),
+            Some(Err(e)) => {
+                // Within the frame limit and 2^64 frames: an error is a bug.
+                debug_assert!(
+                    false,
+                    "sealing our own {:?} failed: {e}",
+                    msg.message_type()
+                );
+                None
             }
         }
+    }
+
+    fn send(&mut self, id: ConnId, msg: &Message) {
+        let sealer = self.pool.get_mut(id).and_then(|c| c.sealer.as_deref_mut());
+        let Some(bytes) = Node::frame_of(msg, sealer) else {
+            return;
+        };
         if let Some(c) = self.pool.get_mut(id) {
             c.messages_sent += 1;
             c.bytes_sent += bytes.len() as u64;
@@ -824,6 +844,7 @@ impl Node {
             decoder: FrameDecoder::new(),
             sealer: None,
             opener: None,
+            keys: None,
             hello: None,
             listen_addr: None,
             deadline,
@@ -1112,7 +1133,12 @@ impl Node {
             self.reputation
                 .report(p, Report::ProtocolViolation(Violation::BadFrame), unix);
         }
-        self.disconnect(id, DisconnectReason::ProtocolViolation, &e.to_string(), false);
+        self.disconnect(
+            id,
+            DisconnectReason::ProtocolViolation,
+            &e.to_string(),
+            false,
+        );
     }
 
     /// Switches a connection to the sealed channel.
@@ -1122,6 +1148,7 @@ impl Node {
             let (sealer, opener) = keys.split(limits);
             c.sealer = Some(Box::new(sealer));
             c.opener = Some(Box::new(opener));
+            c.keys = Some(Box::new(keys.clone()));
         }
     }
 
@@ -1538,13 +1565,15 @@ impl Node {
             && !matches!(error, PeerError::Refused { .. })
         {
             let text = truncate(&error.to_string(), wire::MAX_DISCONNECT_TEXT_LEN);
-            self.send(
-                id,
-                &Message::Disconnect(Disconnect {
-                    reason: reason.code(),
-                    text,
-                }),
-            );
+            let msg = Message::Disconnect(Disconnect {
+                reason: reason.code(),
+                text,
+            });
+            // Out of the pool already: sealed with the connection's own sealer, if it has one
+            // (a responder that refuses right after the confirmation).
+            if let Some(bytes) = Node::frame_of(&msg, c.sealer.as_deref_mut()) {
+                self.outputs.push_back(Output::Transmit { conn: id, bytes });
+            }
         }
         if transport_up {
             self.outputs.push_back(Output::Close { conn: id });
