@@ -7,7 +7,9 @@
 //! body    = exactly one CBOR data item (RFC 8949), a map with text keys
 //! ```
 //!
-//! `docs/PROTOCOL.md` specifies every message byte by byte. This module decides what is a
+//! After the handshake every frame is sealed (same length prefix and limit, ciphertext and tag
+//! after it): see [`crate::channel`]; [`FrameDecoder::next_with`] hands such a frame's payload to
+//! the opener. `docs/PROTOCOL.md` specifies every message byte by byte. This module decides what is a
 //! well-formed frame; it does not decide what a message means (that is `handshake` and `node`).
 //!
 //! Invariants and limits:

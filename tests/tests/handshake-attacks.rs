@@ -711,7 +711,8 @@ fn a_peer_offering_another_suite_is_refused_with_a_reason() {
 
 #[test]
 fn a_responder_answering_with_version_1_or_another_suite_is_refused() {
-    let cases: [(&str, fn(&mut HandshakeBody)); 2] = [
+    type Tweak = fn(&mut HandshakeBody);
+    let cases: [(&str, Tweak); 2] = [
         ("version", |b| {
             b.version = 1;
             b.min_version = 1;
