@@ -7,29 +7,33 @@ use serde_bytes::ByteBuf;
 use std::hint::black_box;
 
 fn messages() -> Vec<(&'static str, Message)> {
-    let body = HandshakeBody {
-        version: 1,
-        min_version: 1,
-        public_key: ByteBuf::from(vec![0x11; PUBLIC_KEY_LEN]),
-        capabilities: vec!["pex".into()],
-        timestamp: 1_760_000_000,
-        nonce: ByteBuf::from(vec![0x22; NONCE_LEN]),
-        user_agent: "qudag/0.1.0".into(),
-        listen_addr: Some("127.0.0.1:8000".into()),
-        quic_listen_addr: None,
-    }
-    .to_cbor();
+    let body = |kem_len: usize| {
+        HandshakeBody {
+            version: 2,
+            min_version: 2,
+            public_key: ByteBuf::from(vec![0x11; PUBLIC_KEY_LEN]),
+            capabilities: vec!["pex".into()],
+            timestamp: 1_760_000_000,
+            nonce: ByteBuf::from(vec![0x22; NONCE_LEN]),
+            user_agent: "qudag/0.1.0".into(),
+            listen_addr: Some("127.0.0.1:8000".into()),
+            suite: qudag_peer::channel::SUITE.into(),
+            kem: ByteBuf::from(vec![0x55; kem_len]),
+            quic_listen_addr: None,
+        }
+        .to_cbor()
+    };
     vec![
         (
             "handshake",
             Message::Handshake(Handshake {
-                body: ByteBuf::from(body.clone()),
+                body: ByteBuf::from(body(qudag_peer::channel::KEM_ENCAPSULATION_KEY_LEN)),
             }),
         ),
         (
             "handshake_response",
             Message::HandshakeResponse(HandshakeResponse {
-                body: ByteBuf::from(body),
+                body: ByteBuf::from(body(qudag_peer::channel::KEM_CIPHERTEXT_LEN)),
                 signature: ByteBuf::from(vec![3; SIGNATURE_LEN]),
             }),
         ),

@@ -6,6 +6,7 @@ use pqcrypto_dilithium::dilithium3;
 use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _};
 use qudag_peer::addr::PeerAddress;
 use qudag_peer::addrbook::{AddrBook, Source, MAX_ADDRBOOK_ENTRIES};
+use qudag_peer::channel;
 use qudag_peer::config::ReputationConfig;
 use qudag_peer::config::MAX_MAX_CONNECTIONS;
 use qudag_peer::node::{Input, Output};
@@ -134,7 +135,14 @@ fn main() {
     };
     println!("qudag-peer figures ({kind} run; medians of {rounds} interleaved rounds)\n");
 
-    // 1. Handshake against the crypto floor: per side one signature and one verification.
+    // 1. Handshake against the crypto floor: per side one signature and one verification, and
+    // one ML-KEM-768 key generation, encapsulation and decapsulation in all.
+    let mut kem_rng = Rng::from_seed([9; 32]);
+    let kem_ops = |rng: &mut Rng| {
+        let (dk, ek) = channel::kem_keygen(rng);
+        let (ct, ss) = channel::kem_encapsulate(&ek, rng).expect("valid key");
+        (channel::kem_decapsulate(&dk, &ct) == Some(ss), ct.len())
+    };
     let (pk, sk) = dilithium3::keypair();
     let mut i = 0u64;
     let mut msg = [0u8; 65];
@@ -149,7 +157,13 @@ fn main() {
         },
         || dilithium3::verify_detached_signature(&sig, &[0u8; 65], &pk),
     );
-    let floor = (t_sign + t_verify) * 2;
+    let (t_kem, _) = paired(
+        rounds,
+        budget,
+        || kem_ops(&mut kem_rng),
+        || dilithium3::verify_detached_signature(&sig, &[0u8; 65], &pk),
+    );
+    let floor = (t_sign + t_verify) * 2 + t_kem;
     let mut seed = 0u64;
     let (t_hs, floor_again) = paired(
         rounds,
@@ -165,7 +179,7 @@ fn main() {
             let s2 = dilithium3::detached_sign(&msg[1..], &sk);
             let ok = dilithium3::verify_detached_signature(&s1, &msg, &pk).is_ok()
                 & dilithium3::verify_detached_signature(&s2, &msg[1..], &pk).is_ok();
-            (ok, s1.as_bytes().len())
+            (ok, s1.as_bytes().len(), kem_ops(&mut kem_rng))
         },
     );
     println!(
@@ -177,8 +191,9 @@ fn main() {
         us(t_verify),
         pk.as_bytes().len()
     );
+    println!("   ml-kem-768 keygen+encaps+decaps {}", us(t_kem));
     println!(
-        "   floor 2×(sign+verify) {}  (measured paired: {})",
+        "   floor 2×(sign+verify)+kem {}  (measured paired: {})",
         us(floor),
         us(floor_again)
     );
@@ -188,9 +203,11 @@ fn main() {
         t_hs.as_secs_f64() / floor_again.as_secs_f64()
     );
 
-    // 2. Connected-peer throughput without crypto, and allocations per message.
+    // 2. Connected-peer throughput through the sealed channel, and allocations per message. The
+    // frames are sealed as b would seal them: a sealer in the state of b's (`Node::peer_sealer`).
     let (mut a, _b, ca, _cb) = handshake(&a_id, &b_id, 1);
     drain(&mut a);
+    let mut sealer = a.peer_sealer(ca).expect("connected");
     let now = Instant::now();
     for (name, msg, k) in [
         ("ping → pong", Message::Ping(Ping { nonce: 7 }), 1000usize),
@@ -202,10 +219,14 @@ fn main() {
             1000,
         ),
     ] {
-        let mut buf = Vec::new();
-        for _ in 0..k {
-            msg.encode_into(&mut buf).expect("encodes");
-        }
+        let seal_all = |sealer: &mut qudag_peer::channel::Sealer| {
+            let mut buf = Vec::with_capacity(k * 64);
+            for _ in 0..k {
+                buf.extend_from_slice(&sealer.seal_message(&msg).expect("seals"));
+            }
+            buf
+        };
+        let buf = seal_all(&mut sealer);
         let before = allocations();
         a.handle_input(Input::Received {
             conn: ca,
@@ -214,7 +235,11 @@ fn main() {
         });
         drain(&mut a);
         let allocs = (allocations() - before) as f64 / k as f64;
+        // Sealing the next batch is the sender's work: timed on its own and subtracted.
+        let mut spare = sealer.clone();
+        let t_seal = time_per_call(budget, || seal_all(&mut spare));
         let t = time_per_call(budget, || {
+            let buf = seal_all(&mut sealer);
             a.handle_input(Input::Received {
                 conn: ca,
                 data: &buf,
@@ -222,27 +247,41 @@ fn main() {
             });
             drain(&mut a)
         });
-        let per = t.as_secs_f64() / k as f64;
+        assert!(
+            a.session_keys(ca).is_some(),
+            "the node still reads the sealed stream"
+        );
+        let per = t.saturating_sub(t_seal).as_secs_f64() / k as f64;
         println!(
-            "2. {name:<18} {:>10.0} msgs/s  ({:.0} ns/msg, {allocs:.1} allocations/msg)",
+            "2. {name:<18} {:>10.0} msgs/s  ({:.0} ns/msg open+handle, {:.0} ns/msg seal, {allocs:.1} allocations/msg)",
             1.0 / per,
-            per * 1e9
+            per * 1e9,
+            t_seal.as_secs_f64() / k as f64 * 1e9
         );
     }
-    // Growth: Ping → Pong spread over 10x the connected peers (ten pings per peer per round).
+    // Growth: Ping → Pong spread over 10x the connected peers (ten pings per peer per round),
+    // each peer's pings sealed in the round by a sealer in that peer's state (sealing is
+    // included in both sizes: the ratio is what this figure is for).
     let sizes = if smoke { [2, 20] } else { [100, 1_000] };
     let (mut small, small_conns) = hub(sizes[0]);
     let (mut large, large_conns) = hub(sizes[1]);
-    let mut pings = Vec::new();
-    for _ in 0..10 {
-        Message::Ping(Ping { nonce: 7 })
-            .encode_into(&mut pings)
-            .expect("encodes");
-    }
+    let sealers = |n: &Node, conns: &[ConnId]| -> Vec<channel::Sealer> {
+        conns
+            .iter()
+            .map(|&c| n.peer_sealer(c).expect("connected"))
+            .collect()
+    };
+    let mut small_sealers = sealers(&small, &small_conns);
+    let mut large_sealers = sealers(&large, &large_conns);
+    let ping = Message::Ping(Ping { nonce: 7 });
     // One instant for every round, as in the figure above: no timer comes due mid-measurement.
     let now = Instant::now();
-    let round = |n: &mut Node, conns: &[ConnId]| {
-        for &conn in conns {
+    let round = |n: &mut Node, conns: &[ConnId], sealers: &mut [channel::Sealer]| {
+        for (&conn, sealer) in conns.iter().zip(sealers.iter_mut()) {
+            let mut pings = Vec::with_capacity(10 * 64);
+            for _ in 0..10 {
+                pings.extend_from_slice(&sealer.seal_message(&ping).expect("seals"));
+            }
             n.handle_input(Input::Received {
                 conn,
                 data: &pings,
@@ -254,8 +293,8 @@ fn main() {
     let (t_small, t_large) = paired(
         rounds,
         budget,
-        || round(&mut small, &small_conns),
-        || round(&mut large, &large_conns),
+        || round(&mut small, &small_conns, &mut small_sealers),
+        || round(&mut large, &large_conns, &mut large_sealers),
     );
     let per_small = t_small.as_secs_f64() / (sizes[0] * 10) as f64;
     let per_large = t_large.as_secs_f64() / (sizes[1] * 10) as f64;

@@ -11,6 +11,7 @@
 //! loader; `loader` is [`qudag_peer_benches::loader`].
 
 use pqcrypto_dilithium::dilithium3;
+use qudag_peer::channel;
 use qudag_peer::config::MAX_MAX_CONNECTIONS;
 use qudag_peer::pool::fetch_slots;
 use qudag_peer::{Config, Identity, Node, UnixMillis};
@@ -181,14 +182,17 @@ fn loader_role() {
     loader::run(server, ids)
 }
 
-/// Two cores' crypto floor: sign+verify pairs per second on two threads at once. A handshake
-/// needs one pair on each side, so the floor is half this in handshakes per second.
+/// Two cores' crypto floor: "one side's crypto" units per second on two threads at once. A
+/// unit is a sign+verify pair plus half of the ML-KEM-768 work (keygen + encapsulation +
+/// decapsulation, done every other unit). A handshake needs two units in all (one per side),
+/// so the floor is half this in handshakes per second.
 fn crypto_pairs_per_sec(budget: Duration) -> f64 {
     let t0 = Instant::now();
     let threads: Vec<_> = (0..2u8)
         .map(|t| {
             std::thread::spawn(move || {
                 let (pk, sk) = dilithium3::keypair();
+                let mut rng = qudag_peer::rng::Rng::from_seed([t; 32]);
                 let mut msg = [t; 65];
                 let mut n = 0u64;
                 let start = Instant::now();
@@ -197,6 +201,11 @@ fn crypto_pairs_per_sec(budget: Duration) -> f64 {
                     let sig = dilithium3::detached_sign(&msg, &sk);
                     let ok = dilithium3::verify_detached_signature(&sig, &msg, &pk).is_ok();
                     assert!(ok, "a fresh signature verifies");
+                    if n % 2 == 0 {
+                        let (dk, ek) = channel::kem_keygen(&mut rng);
+                        let (ct, ss) = channel::kem_encapsulate(&ek, &mut rng).expect("valid key");
+                        assert_eq!(channel::kem_decapsulate(&dk, &ct), Some(ss));
+                    }
                     n += 1;
                 }
                 n
@@ -376,12 +385,12 @@ fn node_role() {
     let floor = (pairs_before + pairs_after) / 2.0 / 2.0;
     println!("{runtime}: node on 127.0.0.1 (2 worker threads), loader in its own process");
     println!(
-        "  crypto floor on 2 cores: {:.0} handshakes/s (sign+verify pairs/s ÷ 2: before {pairs_before:.0}, after {pairs_after:.0})",
+        "  crypto floor on 2 cores: {:.0} handshakes/s (one-side units/s ÷ 2: before {pairs_before:.0}, after {pairs_after:.0})",
         floor
     );
-    // One side's floor on one core: a sign+verify pair.
+    // One side's floor on one core: a sign+verify pair and half the ML-KEM work.
     let pair_us = 2.0 / ((pairs_before + pairs_after) / 2.0) * 1e6;
-    println!("  one side's floor: sign+verify {pair_us:.0} µs of CPU per handshake");
+    println!("  one side's floor: sign+verify + half of ML-KEM {pair_us:.0} µs of CPU per handshake");
     for (target, rate, (node_cpu, loader_cpu), rss, heap, failures) in figures {
         println!(
             "  {target:>5} peers: {rate:>6.0} handshakes/s (ratio to floor {:.2}); CPU per handshake: node {node_cpu:.0} µs (x{:.2} the floor), loader {loader_cpu:.0} µs (x{:.2})",

@@ -10,38 +10,50 @@
 //!   HandshakeConfirm { sig_i }          ───▶    verifies sig_i
 //! ```
 //!
-//! `B_i`, `B_r` are CBOR [`HandshakeBody`] bytes, each with a fresh 32-byte nonce. Both
-//! signatures cover the transcript hash
-//! `th = SHA-256("qudag-peer/handshake/v1" ‖ u32be(|B_i|) ‖ B_i ‖ u32be(|B_r|) ‖ B_r)`,
+//! `B_i`, `B_r` are CBOR [`HandshakeBody`] bytes, each with a fresh 32-byte nonce. `B_i`
+//! carries the initiator's fresh ML-KEM-768 encapsulation key, `B_r` the ciphertext the
+//! responder encapsulated to it, and both name the cipher suite ([`crate::channel::SUITE`]).
+//! Both signatures cover the transcript hash
+//! `th = SHA-256("qudag-peer/handshake/v2" ‖ u32be(|B_i|) ‖ B_i ‖ u32be(|B_r|) ‖ B_r)`,
 //! prefixed by a role label (`…/responder`, `…/initiator`) so one side's signature cannot be
 //! reflected as the other's. Because `th` contains the *other* side's fresh nonce, a captured
 //! response or confirmation is useless on any other connection: this is why the spec sketch's
 //! single self-signed `HandshakeMessage` was not used (it could be replayed verbatim).
 //!
+//! The KEM shared secret and `th` give the two direction keys of the sealed channel
+//! ([`crate::channel::SessionKeys::derive`]). A man in the middle who swaps the encapsulation
+//! key or the ciphertext changes `th` on one side only, so the other side's signature fails; the
+//! suite and the versions are in `th` too, so they cannot be downgraded unseen. Every frame
+//! after `HandshakeConfirm` is sealed ([`crate::channel`]).
+//!
 //! This module checks cryptography and message shape. Policy that needs the whole node (bans,
 //! the pool, duplicate connections) is decided by `node` with the facts returned here.
 
+use crate::channel::{self, KemSecret, Role, SessionKeys};
 use crate::id::NodeId;
 use crate::identity::{self, Identity};
 use crate::rng::Rng;
 use crate::wire::{
-    Handshake, HandshakeBody, HandshakeConfirm, HandshakeResponse, Message, MessageType, WireError,
-    NONCE_LEN,
+    Handshake, HandshakeBody, HandshakeConfirm, HandshakeResponse, HandshakeVersions, Message,
+    MessageType, WireError, NONCE_LEN,
 };
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// The protocol version this implementation speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
-/// The oldest protocol version this implementation accepts.
-pub const MIN_PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this implementation speaks (2: the handshake carries an ML-KEM-768
+/// exchange and every later frame is sealed).
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version this implementation accepts. Version 1 (plaintext frames) was
+/// never deployed and is refused: there is no weaker mode to fall back to.
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 /// Transcript hash label.
-pub const TRANSCRIPT_LABEL: &[u8] = b"qudag-peer/handshake/v1";
+pub const TRANSCRIPT_LABEL: &[u8] = b"qudag-peer/handshake/v2";
 /// Label prefixed to the transcript hash in the responder's signature.
-pub const RESPONDER_LABEL: &[u8] = b"qudag-peer/handshake/v1/responder";
+pub const RESPONDER_LABEL: &[u8] = b"qudag-peer/handshake/v2/responder";
 /// Label prefixed to the transcript hash in the initiator's signature.
-pub const INITIATOR_LABEL: &[u8] = b"qudag-peer/handshake/v1/initiator";
+pub const INITIATOR_LABEL: &[u8] = b"qudag-peer/handshake/v2/initiator";
 
 /// Why a handshake failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,6 +93,18 @@ pub enum HandshakeError {
     /// We connected to ourselves.
     #[error("connected to ourselves")]
     SelfConnection,
+    /// The peer offered (or chose) a cipher suite other than [`channel::SUITE`].
+    #[error(
+        "unsupported cipher suite {offered:?} (this node speaks {})",
+        channel::SUITE
+    )]
+    UnsupportedSuite {
+        /// What the peer named (truncated to [`channel::MAX_SUITE_LEN`] by the wire check).
+        offered: String,
+    },
+    /// The initiator's ML-KEM-768 encapsulation key fails the FIPS 203 key check.
+    #[error("invalid ML-KEM-768 encapsulation key")]
+    BadKemKey,
     /// A message that is not the next step of the handshake.
     #[error("unexpected {got:?} during the handshake (expected {expected:?})")]
     UnexpectedMessage {
@@ -141,6 +165,8 @@ pub enum HandshakeState {
         body: Vec<u8>,
         /// The id a `quantum://` dial pinned.
         expected: Option<NodeId>,
+        /// Our ML-KEM-768 decapsulation key for this handshake.
+        kem: KemSecret,
     },
     /// Responder: waiting for `Handshake`.
     AwaitHello,
@@ -152,14 +178,20 @@ pub enum HandshakeState {
         peer_key: Vec<u8>,
         /// What the initiator claimed.
         hello: PeerHello,
+        /// The session keys (used once the confirmation verifies).
+        keys: SessionKeys,
     },
     /// Finished (either way).
     Done,
 }
 
-fn body_for(local: &LocalHello<'_>, version: u32, min_version: u32, rng: &mut Rng) -> Vec<u8> {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill(&mut nonce);
+fn body_for(
+    local: &LocalHello<'_>,
+    version: u32,
+    min_version: u32,
+    kem: Vec<u8>,
+    nonce: [u8; NONCE_LEN],
+) -> Vec<u8> {
     HandshakeBody {
         version,
         min_version,
@@ -169,9 +201,26 @@ fn body_for(local: &LocalHello<'_>, version: u32, min_version: u32, rng: &mut Rn
         nonce: ByteBuf::from(nonce.to_vec()),
         user_agent: local.user_agent.to_string(),
         listen_addr: local.listen_addr.clone(),
+        suite: channel::SUITE.to_string(),
+        kem: ByteBuf::from(kem),
         quic_listen_addr: local.quic_listen_addr.clone(),
     }
     .to_cbor()
+}
+
+fn fresh_nonce(rng: &mut Rng) -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rng.fill(&mut nonce);
+    nonce
+}
+
+fn check_suite(b: &HandshakeBody) -> Result<(), HandshakeError> {
+    if b.suite != channel::SUITE {
+        return Err(HandshakeError::UnsupportedSuite {
+            offered: b.suite.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// The transcript hash over both bodies.
@@ -221,11 +270,20 @@ pub fn initiate(
     expected: Option<NodeId>,
     rng: &mut Rng,
 ) -> (HandshakeState, Message) {
-    let body = body_for(local, PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, rng);
+    let nonce = fresh_nonce(rng);
+    let (kem, ek) = channel::kem_keygen(rng);
+    let body = body_for(local, PROTOCOL_VERSION, MIN_PROTOCOL_VERSION, ek, nonce);
     let msg = Message::Handshake(Handshake {
         body: ByteBuf::from(body.clone()),
     });
-    (HandshakeState::AwaitResponse { body, expected }, msg)
+    (
+        HandshakeState::AwaitResponse {
+            body,
+            expected,
+            kem,
+        },
+        msg,
+    )
 }
 
 /// Responder, step 1: checks the opening message and answers it.
@@ -238,27 +296,35 @@ pub fn on_hello(
     local: &LocalHello<'_>,
     rng: &mut Rng,
 ) -> Result<(HandshakeState, Message, PeerHello), HandshakeError> {
-    let b = HandshakeBody::from_cbor(MessageType::Handshake, &hello.body)
+    // The versions first, so that a peer of another version is told so rather than that its
+    // body is malformed (its fields may differ).
+    let v = HandshakeVersions::from_cbor(MessageType::Handshake, &hello.body)
         .map_err(HandshakeError::Malformed)?;
-    if b.version < MIN_PROTOCOL_VERSION
-        || b.min_version > PROTOCOL_VERSION
-        || b.min_version > b.version
+    if v.version < MIN_PROTOCOL_VERSION
+        || v.min_version > PROTOCOL_VERSION
+        || v.min_version > v.version
     {
         return Err(HandshakeError::IncompatibleVersion {
             our_min: MIN_PROTOCOL_VERSION,
             our_max: PROTOCOL_VERSION,
-            their_min: b.min_version,
-            their_max: b.version,
+            their_min: v.min_version,
+            their_max: v.version,
         });
     }
+    let b = HandshakeBody::from_cbor(MessageType::Handshake, &hello.body)
+        .map_err(HandshakeError::Malformed)?;
+    check_suite(&b)?;
     let version = b.version.min(PROTOCOL_VERSION);
     let claimed = hello_of(&b, version);
     if claimed.node_id == local.identity.node_id() {
         return Err(HandshakeError::SelfConnection);
     }
     check_skew(b.timestamp, local)?;
-    let my_body = body_for(local, version, version, rng);
+    let nonce = fresh_nonce(rng);
+    let (ct, shared) = channel::kem_encapsulate(&b.kem, rng).ok_or(HandshakeError::BadKemKey)?;
+    let my_body = body_for(local, version, version, ct, nonce);
     let th = transcript_hash(&hello.body, &my_body);
+    let keys = SessionKeys::derive(&shared, &th, Role::Responder);
     let signature = local.identity.sign(&labelled(RESPONDER_LABEL, &th));
     let msg = Message::HandshakeResponse(HandshakeResponse {
         body: ByteBuf::from(my_body),
@@ -268,20 +334,22 @@ pub fn on_hello(
         th,
         peer_key: b.public_key.into_vec(),
         hello: claimed.clone(),
+        keys,
     };
     Ok((state, msg, claimed))
 }
 
-/// Initiator, step 2: verifies the response and produces the confirmation. On success the
-/// responder's identity is proven.
+/// Initiator, step 2: verifies the response and produces the confirmation and the session
+/// keys. On success the responder's identity is proven.
 pub fn on_response(
     state: &HandshakeState,
     resp: &HandshakeResponse,
     local: &LocalHello<'_>,
-) -> Result<(Message, PeerHello), HandshakeError> {
+) -> Result<(Message, PeerHello, SessionKeys), HandshakeError> {
     let HandshakeState::AwaitResponse {
         body: my_body,
         expected,
+        kem,
     } = state
     else {
         return Err(HandshakeError::UnexpectedMessage {
@@ -289,16 +357,19 @@ pub fn on_response(
             expected: MessageType::Handshake,
         });
     };
-    let b = HandshakeBody::from_cbor(MessageType::HandshakeResponse, &resp.body)
+    let v = HandshakeVersions::from_cbor(MessageType::HandshakeResponse, &resp.body)
         .map_err(HandshakeError::Malformed)?;
-    if b.version < MIN_PROTOCOL_VERSION || b.version > PROTOCOL_VERSION {
+    if v.version < MIN_PROTOCOL_VERSION || v.version > PROTOCOL_VERSION {
         return Err(HandshakeError::IncompatibleVersion {
             our_min: MIN_PROTOCOL_VERSION,
             our_max: PROTOCOL_VERSION,
-            their_min: b.min_version,
-            their_max: b.version,
+            their_min: v.min_version,
+            their_max: v.version,
         });
     }
+    let b = HandshakeBody::from_cbor(MessageType::HandshakeResponse, &resp.body)
+        .map_err(HandshakeError::Malformed)?;
+    check_suite(&b)?;
     let peer = hello_of(&b, b.version);
     if peer.node_id == local.identity.node_id() {
         return Err(HandshakeError::SelfConnection);
@@ -320,24 +391,30 @@ pub fn on_response(
         }
     }
     check_skew(b.timestamp, local)?;
+    // The wire check fixed the ciphertext length, so decapsulation cannot refuse it.
+    let shared = channel::kem_decapsulate(kem, &b.kem).ok_or(HandshakeError::BadSignature)?;
+    let keys = SessionKeys::derive(&shared, &th, Role::Initiator);
     let signature = local.identity.sign(&labelled(INITIATOR_LABEL, &th));
     Ok((
         Message::HandshakeConfirm(HandshakeConfirm {
             signature: ByteBuf::from(signature),
         }),
         peer,
+        keys,
     ))
 }
 
-/// Responder, step 2: verifies the confirmation. On success the initiator's identity is proven.
+/// Responder, step 2: verifies the confirmation. On success the initiator's identity is proven
+/// and the session keys are released.
 pub fn on_confirm(
     state: &HandshakeState,
     confirm: &HandshakeConfirm,
-) -> Result<PeerHello, HandshakeError> {
+) -> Result<(PeerHello, SessionKeys), HandshakeError> {
     let HandshakeState::AwaitConfirm {
         th,
         peer_key,
         hello,
+        keys,
     } = state
     else {
         return Err(HandshakeError::UnexpectedMessage {
@@ -348,7 +425,7 @@ pub fn on_confirm(
     if !identity::verify(peer_key, &labelled(INITIATOR_LABEL, th), &confirm.signature) {
         return Err(HandshakeError::BadSignature);
     }
-    Ok(hello.clone())
+    Ok((hello.clone(), keys.clone()))
 }
 
 impl HandshakeState {

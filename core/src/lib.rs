@@ -1,7 +1,8 @@
 //! # qudag-peer: sans-IO peer management for the QuDAG network
 //!
 //! This crate decides; it never performs I/O. It holds the peer state machine ([`peer`]), the
-//! connection pool ([`pool`]), the signed post-quantum handshake ([`handshake`]), the wire codec
+//! connection pool ([`pool`]), the signed post-quantum handshake ([`handshake`]) and the sealed
+//! channel that follows it ([`channel`]: ML-KEM-768, ChaCha20-Poly1305), the wire codec
 //! ([`wire`]), the address parser ([`addr`]), the SOCKS5 client negotiation ([`socks5`]),
 //! reputation and bans, and drives them all from [`Node`].
 //!
@@ -61,6 +62,7 @@
 pub mod addr;
 pub mod addrbook;
 pub mod bans;
+pub mod channel;
 pub mod config;
 pub mod dns;
 pub mod handshake;

@@ -55,6 +55,12 @@ pub(crate) struct Conn {
     pub expected_id: Option<NodeId>,
     pub hs: HandshakeState,
     pub decoder: FrameDecoder,
+    /// Seals our frames once the handshake is done (after `HandshakeConfirm`).
+    pub sealer: Option<Box<crate::channel::Sealer>>,
+    /// Opens the peer's frames once the handshake is done.
+    pub opener: Option<Box<crate::channel::Opener>>,
+    /// The keys the channel started with (for `Node::session_keys`).
+    pub keys: Option<Box<crate::channel::SessionKeys>>,
     /// Proven once `Connected`; claimed while awaiting the confirmation.
     pub hello: Option<PeerHello>,
     pub listen_addr: Option<SocketAddr>,

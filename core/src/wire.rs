@@ -7,7 +7,9 @@
 //! body    = exactly one CBOR data item (RFC 8949), a map with text keys
 //! ```
 //!
-//! `docs/PROTOCOL.md` specifies every message byte by byte. This module decides what is a
+//! After the handshake every frame is sealed (same length prefix and limit, ciphertext and tag
+//! after it): see [`crate::channel`]; [`FrameDecoder::next_with`] hands such a frame's payload to
+//! the opener. `docs/PROTOCOL.md` specifies every message byte by byte. This module decides what is a
 //! well-formed frame; it does not decide what a message means (that is `handshake` and `node`).
 //!
 //! Invariants and limits:
@@ -164,12 +166,55 @@ pub struct HandshakeBody {
     /// The address the sender accepts connections on, in the address parser's format. An
     /// unspecified IP (`0.0.0.0:8000`, `[::]:8000`) means "the IP you see me at, this port".
     pub listen_addr: Option<String>,
+    /// The cipher suite of the channel, [`crate::channel::SUITE`] (at most
+    /// [`crate::channel::MAX_SUITE_LEN`] bytes). Signed with the rest of the transcript, so it
+    /// cannot be downgraded by a third party.
+    pub suite: String,
+    /// `Handshake`: the initiator's ML-KEM-768 encapsulation key (exactly
+    /// [`crate::channel::KEM_ENCAPSULATION_KEY_LEN`] bytes). `HandshakeResponse`: the ciphertext
+    /// the responder encapsulated to it (exactly [`crate::channel::KEM_CIPHERTEXT_LEN`] bytes).
+    pub kem: ByteBuf,
     /// The UDP address the sender accepts QUIC connections on, as a `quic://ip:port` address
     /// (unspecified IP: as for `listen_addr`). Left out of the encoding when `None`, so a
     /// node without a QUIC listener sends the same bytes as before the field existed, and a
     /// body without it decodes as `None`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic_listen_addr: Option<String>,
+}
+
+/// The version fields of a [`HandshakeBody`], read first (other fields are ignored) so that a
+/// peer speaking another protocol version, whose body may have other fields, is refused with
+/// an incompatible-version reason rather than as malformed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandshakeVersions {
+    /// [`HandshakeBody::version`].
+    pub version: u32,
+    /// [`HandshakeBody::min_version`].
+    pub min_version: u32,
+}
+
+impl HandshakeVersions {
+    /// Reads the version fields of a body carried in a message of type `t`.
+    pub fn from_cbor(t: MessageType, bytes: &[u8]) -> Result<HandshakeVersions, WireError> {
+        cbor(t, bytes)
+    }
+
+    /// Whether a body with these versions is one of ours (protocol version 2): its other fields
+    /// are then checked on decode. Bodies of other versions are only checked for their version
+    /// fields here; the handshake refuses them with a version error.
+    fn is_current(&self) -> bool {
+        self.version == crate::handshake::PROTOCOL_VERSION
+            || (self.min_version..=self.version).contains(&crate::handshake::PROTOCOL_VERSION)
+    }
+}
+
+/// Checks a handshake body at the wire level: fully if it is a current-version body, only
+/// its version fields otherwise.
+fn check_body(t: MessageType, bytes: &[u8]) -> Result<(), WireError> {
+    if HandshakeVersions::from_cbor(t, bytes)?.is_current() {
+        HandshakeBody::from_cbor(t, bytes)?;
+    }
+    Ok(())
 }
 
 /// The initiator's opening message: its [`HandshakeBody`] as CBOR bytes. Not signed by
@@ -352,7 +397,7 @@ impl Message {
         let t = self.message_type();
         let field = |field, len, ok, allowed| check_field(t, field, len, ok, allowed);
         match self {
-            Message::Handshake(h) => HandshakeBody::from_cbor(t, &h.body).map(drop),
+            Message::Handshake(h) => check_body(t, &h.body),
             Message::HandshakeResponse(r) => {
                 let sig = crate::identity::SIGNATURE_LEN;
                 field(
@@ -361,7 +406,7 @@ impl Message {
                     r.signature.len() == sig,
                     "exactly 3309 bytes",
                 )?;
-                HandshakeBody::from_cbor(t, &r.body).map(drop)
+                check_body(t, &r.body)
             }
             Message::HandshakeConfirm(c) => {
                 let sig = crate::identity::SIGNATURE_LEN;
@@ -462,6 +507,22 @@ impl HandshakeBody {
                 "at most 512 bytes",
             )?;
         }
+        field(
+            "suite",
+            b.suite.len(),
+            b.suite.len() <= crate::channel::MAX_SUITE_LEN,
+            "at most 64 bytes",
+        )?;
+        let (kem_len, kem_allowed) = match t {
+            MessageType::HandshakeResponse => {
+                (crate::channel::KEM_CIPHERTEXT_LEN, "exactly 1088 bytes")
+            }
+            _ => (
+                crate::channel::KEM_ENCAPSULATION_KEY_LEN,
+                "exactly 1184 bytes",
+            ),
+        };
+        field("kem", b.kem.len(), b.kem.len() == kem_len, kem_allowed)?;
         if let Some(a) = &b.quic_listen_addr {
             field(
                 "quic_listen_addr",
@@ -584,6 +645,16 @@ impl FrameDecoder {
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
     pub fn next_message(&mut self) -> Result<Option<Message>, WireError> {
+        self.next_with(Message::decode_payload)
+    }
+
+    /// The next complete frame, handed to `read` as its payload (the bytes after the length
+    /// prefix; for a sealed frame, ciphertext and tag): `Ok(None)` if more bytes are needed. An
+    /// error from `read` fails the decoder like a framing error.
+    pub fn next_with<T, E: From<WireError>>(
+        &mut self,
+        read: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Option<T>, E> {
         if self.failed {
             return Ok(None);
         }
@@ -599,7 +670,7 @@ impl FrameDecoder {
             return Ok(None);
         }
         let payload = &avail[LENGTH_PREFIX_LEN..LENGTH_PREFIX_LEN + len];
-        let result = Message::decode_payload(payload);
+        let result = read(payload);
         self.start += LENGTH_PREFIX_LEN + len;
         match result {
             Ok(m) => Ok(Some(m)),
@@ -639,14 +710,16 @@ mod tests {
 
     fn sample_body() -> HandshakeBody {
         HandshakeBody {
-            version: 1,
-            min_version: 1,
+            version: 2,
+            min_version: 2,
             public_key: ByteBuf::from(vec![7u8; crate::identity::PUBLIC_KEY_LEN]),
             capabilities: vec!["routing".into(), "pex".into()],
             timestamp: 1_700_000_000,
             nonce: ByteBuf::from(vec![9u8; NONCE_LEN]),
             user_agent: "qudag/0.1.0".into(),
             listen_addr: Some("127.0.0.1:8000".into()),
+            suite: crate::channel::SUITE.into(),
+            kem: ByteBuf::from(vec![3u8; crate::channel::KEM_ENCAPSULATION_KEY_LEN]),
             quic_listen_addr: Some("quic://127.0.0.1:8001".into()),
         }
     }

@@ -2,20 +2,25 @@
 //! property tests for round trips and hostile byte streams.
 
 use proptest::prelude::*;
+use qudag_peer::channel::{
+    RekeyLimits, SessionKeys, KEM_CIPHERTEXT_LEN, KEM_ENCAPSULATION_KEY_LEN, SUITE, TAG_LEN,
+};
 use qudag_peer::identity::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use qudag_peer::wire::*;
 use serde_bytes::ByteBuf;
 
-fn body() -> HandshakeBody {
+fn body(kem_len: usize) -> HandshakeBody {
     HandshakeBody {
-        version: 1,
-        min_version: 1,
+        version: 2,
+        min_version: 2,
         public_key: ByteBuf::from(vec![0x11; PUBLIC_KEY_LEN]),
         capabilities: vec!["pex".into(), "routing".into()],
         timestamp: 1_760_000_000,
         nonce: ByteBuf::from(vec![0x22; NONCE_LEN]),
         user_agent: "qudag/0.1.0".into(),
         listen_addr: Some("127.0.0.1:8000".into()),
+        suite: SUITE.into(),
+        kem: ByteBuf::from(vec![0x55; kem_len]),
         quic_listen_addr: None,
     }
 }
@@ -24,7 +29,7 @@ fn body() -> HandshakeBody {
 fn quic_body() -> HandshakeBody {
     HandshakeBody {
         quic_listen_addr: Some("quic://127.0.0.1:8001".into()),
-        ..body()
+        ..body(KEM_ENCAPSULATION_KEY_LEN)
     }
 }
 
@@ -42,7 +47,7 @@ fn all_messages() -> Vec<(&'static str, Message)> {
         (
             "handshake",
             Message::Handshake(Handshake {
-                body: ByteBuf::from(body().to_cbor()),
+                body: ByteBuf::from(body(KEM_ENCAPSULATION_KEY_LEN).to_cbor()),
             }),
         ),
         (
@@ -54,7 +59,7 @@ fn all_messages() -> Vec<(&'static str, Message)> {
         (
             "handshake_response",
             Message::HandshakeResponse(HandshakeResponse {
-                body: ByteBuf::from(body().to_cbor()),
+                body: ByteBuf::from(body(KEM_CIPHERTEXT_LEN).to_cbor()),
                 signature: ByteBuf::from(vec![0x33; SIGNATURE_LEN]),
             }),
         ),
@@ -115,13 +120,12 @@ fn every_message_type_has_stable_bytes() {
 
 #[test]
 fn quic_listen_addr_is_optional_on_the_wire() {
-    // Without a QUIC listener the body is byte for byte what it was before the field
-    // existed (the `handshake` snapshot above is unchanged), and an old body decodes with
-    // the field absent.
-    let old = body().to_cbor();
+    // Without a QUIC listener the field is left out of the encoding, and a body without it
+    // decodes with the field absent.
+    let old = body(KEM_ENCAPSULATION_KEY_LEN).to_cbor();
     let t = MessageType::Handshake;
     assert!(!old.windows(16).any(|w| w == b"quic_listen_addr"));
-    assert_eq!(HandshakeBody::from_cbor(t, &old).unwrap(), body());
+    assert_eq!(HandshakeBody::from_cbor(t, &old).unwrap(), body(KEM_ENCAPSULATION_KEY_LEN));
     let new = quic_body().to_cbor();
     assert!(new.windows(16).any(|w| w == b"quic_listen_addr"));
     assert_eq!(HandshakeBody::from_cbor(t, &new).unwrap(), quic_body());
@@ -132,7 +136,7 @@ fn quic_listen_addr_length_limit() {
     let t = MessageType::Handshake;
     let with = |len: usize| HandshakeBody {
         quic_listen_addr: Some("q".repeat(len)),
-        ..body()
+        ..body(KEM_ENCAPSULATION_KEY_LEN)
     };
     let at = with(MAX_LISTEN_ADDR_LEN);
     assert_eq!(HandshakeBody::from_cbor(t, &at.to_cbor()).unwrap(), at);
@@ -147,6 +151,34 @@ fn quic_listen_addr_length_limit() {
         ),
         "{over:?}"
     );
+}
+
+#[test]
+fn sealed_frames_have_stable_bytes() {
+    // A test vector for the sealed layout: fixed direction keys, counters 0 and 1.
+    let keys = SessionKeys {
+        send: [0x0a; 32],
+        recv: [0x0b; 32],
+    };
+    let (mut sealer, _) = keys.split(RekeyLimits::default());
+    let ping = Message::Ping(Ping { nonce: 5 });
+    let f0 = sealer.seal_message(&ping).unwrap();
+    let f1 = sealer.seal_message(&ping).unwrap();
+    assert_eq!(f0.len(), 14 + TAG_LEN);
+    assert_eq!(&f0[..4], &(10 + TAG_LEN as u32).to_be_bytes());
+    assert_ne!(f0, f1, "the counter changes the nonce");
+    insta::assert_snapshot!("sealed_ping_counters_0_1", dump(&[f0, f1].concat()));
+    // The other end opens them in order.
+    let back = SessionKeys {
+        send: [0x0b; 32],
+        recv: [0x0a; 32],
+    };
+    let (_, mut opener) = back.split(RekeyLimits::default());
+    let (mut s2, _) = keys.split(RekeyLimits::default());
+    for _ in 0..2 {
+        let f = s2.seal_message(&ping).unwrap();
+        assert_eq!(opener.open(&f[4..]).unwrap(), ping);
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@ use crate::dns as zone;
 use qudag_peer::addr::PeerAddress;
 use qudag_peer::addrbook::MAX_ADDRBOOK_ENTRIES;
 use qudag_peer::bans::{BanTarget, Cidr};
+use qudag_peer::channel::{self, ChannelError, Opener, RekeyLimits, Sealer, SessionKeys};
 use qudag_peer::dns::{self, DnsClient, DnsOutcome, QueryKind};
 use qudag_peer::handshake::{self, HandshakeState, LocalHello, INITIATOR_LABEL, RESPONDER_LABEL};
 use qudag_peer::identity::{PUBLIC_KEY_LEN, SECRET_KEY_LEN};
@@ -163,12 +164,18 @@ impl<'a> Cursor<'a> {
 
 // ------------------------------------------------------------------------------- the harness
 
-/// The fuzz harness's view of one connection: what the node sent on it, decoded.
+/// The fuzz harness's view of one connection: what the node sent on it, decoded (and opened,
+/// once the node switched the connection to sealed frames).
 #[derive(Default)]
 struct Wire {
     decoder: FrameDecoder,
     inbox: Vec<Message>,
     closed: bool,
+    /// The peer's end of the sealed channel, from the node's session keys: seals what the
+    /// harness sends, opens what the node sends.
+    channel: Option<(Sealer, Opener)>,
+    /// Whether a sealed frame from the node was seen (every later frame must be sealed too).
+    sealed: bool,
     /// The scripted peer's handshake, when it speaks on this connection.
     hs: Option<HandshakeState>,
     /// The scripted peer's identity (key index).
@@ -226,8 +233,23 @@ impl Harness {
             match self.node.poll_output() {
                 Output::Timeout { .. } => return,
                 Output::Transmit { conn, bytes } => {
+                    let keys = self.node.session_keys(conn);
+                    // A connection the node already dropped may have got sealed frames under
+                    // keys the harness can no longer ask for (e.g. a duplicate refused right
+                    // after the switch): those are skipped rather than read as bad frames.
+                    let gone = self.node.peer(conn).is_none();
                     let w = self.wires.entry(conn).or_default();
                     assert!(!w.closed, "{conn}: Transmit after Close");
+                    if w.channel.is_none() {
+                        // The peer's view: it opens what the node seals.
+                        w.channel = keys.map(|k| {
+                            SessionKeys {
+                                send: k.recv,
+                                recv: k.send,
+                            }
+                            .split(RekeyLimits::default())
+                        });
+                    }
                     let mut rest = &bytes[..];
                     while !rest.is_empty() {
                         let n = w
@@ -235,13 +257,16 @@ impl Harness {
                             .push(rest)
                             .unwrap_or_else(|e| panic!("{conn}: the node sent a bad frame: {e}"));
                         rest = &rest[n..];
-                        while let Some(m) = w
-                            .decoder
-                            .next_message()
-                            .unwrap_or_else(|e| panic!("{conn}: the node sent a bad frame: {e}"))
-                        {
-                            if w.inbox.len() < 64 {
-                                w.inbox.push(m);
+                        loop {
+                            match next_from_node(w) {
+                                Ok(Some(m)) => {
+                                    if w.inbox.len() < 64 {
+                                        w.inbox.push(m);
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(_) if gone && w.channel.is_none() => break,
+                                Err(e) => panic!("{conn}: the node sent a bad frame: {e}"),
                             }
                         }
                     }
@@ -352,6 +377,36 @@ impl Harness {
         Some(conn)
     }
 
+    /// The bytes of `msg` from the peer on `conn`: sealed once the channel is up.
+    fn peer_frame(&mut self, conn: ConnId, msg: &Message) -> Vec<u8> {
+        let plain = frame(msg);
+        self.peer_seal(conn, &plain)
+    }
+
+    /// Seals a stream of plain frames for `conn` once its channel is up (a tail that is not a
+    /// whole frame within the sealed limit is appended as it is); otherwise returns it as is.
+    fn peer_seal(&mut self, conn: ConnId, data: &[u8]) -> Vec<u8> {
+        let Some((sealer, _)) = self.wires.get_mut(&conn).and_then(|w| w.channel.as_mut()) else {
+            return data.to_vec();
+        };
+        let mut out = Vec::with_capacity(data.len() + 64);
+        let mut rest = data;
+        while rest.len() >= wire::LENGTH_PREFIX_LEN {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let whole = wire::LENGTH_PREFIX_LEN + len;
+            if !(2..=channel::MAX_SEALED_PLAINTEXT).contains(&len) || rest.len() < whole {
+                break;
+            }
+            match sealer.seal_frame(&rest[..whole]) {
+                Ok(f) => out.extend_from_slice(&f),
+                Err(_) => break,
+            }
+            rest = &rest[whole..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+
     /// Takes what the node sent on `conn`.
     fn take(&mut self, conn: ConnId) -> Vec<Message> {
         self.wires
@@ -393,7 +448,7 @@ impl Harness {
                     Message::HandshakeResponse(r),
                     Some(st @ HandshakeState::AwaitResponse { .. }),
                 ) => {
-                    if let Ok((confirm, _)) = handshake::on_response(st, r, &local) {
+                    if let Ok((confirm, _, _)) = handshake::on_response(st, r, &local) {
                         out = Some(confirm);
                         next = Some(HandshakeState::Done);
                     }
@@ -419,6 +474,31 @@ impl Harness {
             None => false,
         }
     }
+}
+
+/// The next message the node sent on `w`: plain until the node's first sealed frame (tried
+/// with the peer's opener once the node has session keys), sealed from then on.
+fn next_from_node(w: &mut Wire) -> Result<Option<Message>, ChannelError> {
+    let Some((_, opener)) = w.channel.as_mut() else {
+        return w.decoder.next_message().map_err(ChannelError::Wire);
+    };
+    if w.sealed {
+        return w.decoder.next_with(|p| opener.open(p));
+    }
+    // A trial open on a copy: a plain frame does not authenticate, a sealed one does.
+    let mut trial = opener.clone();
+    let sealed = &mut w.sealed;
+    let out = w.decoder.next_with(|p| match trial.open(p) {
+        Ok(m) => {
+            *sealed = true;
+            Ok(m)
+        }
+        Err(_) => Message::decode_payload(p).map_err(ChannelError::Wire),
+    });
+    if w.sealed {
+        *opener = trial;
+    }
+    out
 }
 
 /// Bytes of a well-formed message.
@@ -460,7 +540,7 @@ fn responder_script() -> &'static Script {
                 _ => None,
             })
             .expect("the node answers a valid Handshake");
-        let (confirm, _) = handshake::on_response(&st, &resp, &local).expect("valid response");
+        let (confirm, _, _) = handshake::on_response(&st, &resp, &local).expect("valid response");
         Script {
             hello,
             confirm: frame(&confirm),
@@ -560,6 +640,8 @@ fn connected_initiator(listen: usize, allow_private: bool) -> (Harness, ConnId) 
 /// Feeds `data` to `conn` in up to three pieces split where the first two bytes say, then lets
 /// the handshake and keep-alive timers run out.
 fn feed_split(h: &mut Harness, conn: ConnId, sel: u16, data: &[u8]) {
+    // On a connection already sealed, the input's plain frames are sealed for the node.
+    let data = &h.peer_seal(conn, data)[..];
     let a = (sel as usize & 0xff).min(data.len());
     let b = (a + (sel as usize >> 8) * 4).min(data.len());
     for part in [&data[..a], &data[a..b], &data[b..]] {
@@ -637,6 +719,27 @@ fn decode_stream(stream: &[u8], next_len: &mut dyn FnMut(usize) -> usize) -> Dec
 /// [`Message::decode_payload`] and [`HandshakeBody::from_cbor`]: whatever decodes re-encodes
 /// within limits and decodes to the same value.
 pub fn message(data: &[u8]) {
+    // The sealed-frame opener: the input as a sealed payload (it must fail without panicking,
+    // as a forgery), and sealed then opened (it must come back unchanged, decoding as the plain
+    // payload does).
+    let keys = SessionKeys {
+        send: [1; 32],
+        recv: [1; 32],
+    };
+    let (mut sealer, mut opener) = keys.split(RekeyLimits::default());
+    assert!(
+        opener.clone().open(data).is_err(),
+        "a forged sealed frame opened"
+    );
+    let mut plain = (data.len() as u32).to_be_bytes().to_vec();
+    plain.extend_from_slice(data);
+    let sealed = sealer.seal_frame(&plain);
+    if let (true, Ok(sealed)) = (data.len() >= 2, sealed) {
+        let opened = opener
+            .open_raw(&sealed[wire::LENGTH_PREFIX_LEN..])
+            .expect("what was sealed opens");
+        assert_eq!(opened, data);
+    }
     if let Ok(m) = Message::decode_payload(data) {
         let bytes = m.encode().expect("a decoded message is within limits");
         assert_eq!(Message::decode_payload(&bytes[4..]), Ok(m));
@@ -700,6 +803,12 @@ fn body_from(c: &mut Cursor<'_>, unix_secs: u64, rng: &mut Rng) -> (HandshakeBod
     let quic_listen_addr = (flags & 8 != 0).then(|| c.string(255));
     let mut nonce = [0u8; wire::NONCE_LEN];
     rng.fill(&mut nonce);
+    // Bit 3: another cipher suite (refused). The KEM field is filled in by the caller.
+    let suite = if flags & 8 != 0 {
+        "fuzz-suite".to_string()
+    } else {
+        channel::SUITE.to_string()
+    };
     let body = HandshakeBody {
         version,
         min_version,
@@ -709,13 +818,17 @@ fn body_from(c: &mut Cursor<'_>, unix_secs: u64, rng: &mut Rng) -> (HandshakeBod
         nonce: ByteBuf::from(nonce.to_vec()),
         user_agent,
         listen_addr,
+        suite,
+        kem: ByteBuf::new(),
         quic_listen_addr,
     };
     (body, key, flags)
 }
 
 fn structured_hello(h: &mut Harness, conn: ConnId, c: &mut Cursor<'_>) {
-    let (body, key, flags) = body_from(c, h.unix_secs(), &mut Rng::from_seed([3; 32]));
+    let mut rng = Rng::from_seed([3; 32]);
+    let (mut body, key, flags) = body_from(c, h.unix_secs(), &mut rng);
+    body.kem = ByteBuf::from(channel::kem_keygen(&mut rng).1);
     let my_body = body.to_cbor();
     let hello = Message::Handshake(Handshake {
         body: ByteBuf::from(my_body.clone()),
@@ -789,7 +902,15 @@ fn structured_response(h: &mut Harness, conn: ConnId, c: &mut Cursor<'_>) {
         _ => None,
     });
     let Some(their) = their else { return };
-    let (body, key, flags) = body_from(c, h.unix_secs(), &mut Rng::from_seed([4; 32]));
+    let mut rng = Rng::from_seed([4; 32]);
+    let (mut body, key, flags) = body_from(c, h.unix_secs(), &mut rng);
+    let their_key = HandshakeBody::from_cbor(MessageType::Handshake, &their.body)
+        .map(|b| b.kem.into_vec())
+        .unwrap_or_default();
+    let ct = channel::kem_encapsulate(&their_key, &mut rng)
+        .map(|(ct, _)| ct)
+        .unwrap_or_else(|| vec![0; channel::KEM_CIPHERTEXT_LEN]);
+    body.kem = ByteBuf::from(ct);
     let my_body = body.to_cbor();
     let th = handshake::transcript_hash(&their.body, &my_body);
     let mut msg = RESPONDER_LABEL.to_vec();
@@ -830,14 +951,20 @@ pub fn pex(data: &[u8]) {
             .map(|s| s.chars().take(wire::MAX_LISTEN_ADDR_LEN / 4).collect())
             .collect();
         let m = Message::Peers(Peers { addresses });
-        h.recv(conn, &frame(&m));
+        let bytes = h.peer_frame(conn, &m);
+        h.recv(conn, &bytes);
         if mode & 1 != 0 {
-            h.recv(conn, &frame(&m)); // an unsolicited second answer
+            let bytes = h.peer_frame(conn, &m);
+            h.recv(conn, &bytes); // an unsolicited second answer
         }
     } else {
-        h.recv(conn, rest);
+        // Plain frames in the input are sealed (the node reads them); anything else arrives
+        // as it is and fails to open.
+        let bytes = h.peer_seal(conn, rest);
+        h.recv(conn, &bytes);
     }
-    h.recv(conn, &frame(&Message::GetPeers(GetPeers { max: 1000 })));
+    let bytes = h.peer_frame(conn, &Message::GetPeers(GetPeers { max: 1000 }));
+    h.recv(conn, &bytes);
     for m in h.take(conn) {
         if let Message::Peers(p) = m {
             for a in &p.addresses {
@@ -1250,7 +1377,9 @@ pub fn node_ops_run(data: &[u8]) -> Harness {
                         signature: ByteBuf::from(vec![0u8; qudag_peer::identity::SIGNATURE_LEN]),
                     }),
                 };
-                h.recv(conn, &frame(&m));
+                // Sealed when the connection is (a plain frame there is refused).
+                let bytes = h.peer_frame(conn, &m);
+                h.recv(conn, &bytes);
             }
             _ => {
                 let key = c.u8() as usize;

@@ -588,13 +588,16 @@ fn hex_digest(bytes: &[u8]) -> String {
 /// tests that need a peer to misbehave after (or during) a genuine handshake.
 pub mod script {
     use super::{Net, RawId};
+    use qudag_peer::channel::{Opener, RekeyLimits, Sealer, SessionKeys};
     use qudag_peer::handshake::{self, LocalHello, PeerHello};
     use qudag_peer::rng::Rng;
-    use qudag_peer::wire::{FrameDecoder, Message};
+    use qudag_peer::wire::{FrameDecoder, Message, LENGTH_PREFIX_LEN};
     use qudag_peer::Identity;
     use std::time::Duration;
 
-    /// Decodes every frame in `bytes` (which must be whole frames).
+    /// Decodes every plain frame in `bytes` (which must be whole frames): the handshake and
+    /// anything a node sends before or instead of it. Frames after the handshake are sealed:
+    /// read them with [`Session::open`].
     pub fn frames(bytes: &[u8]) -> Vec<Message> {
         let mut d = FrameDecoder::new();
         let mut out = Vec::new();
@@ -609,19 +612,109 @@ pub mod script {
         out
     }
 
+    /// Splits `bytes` after its first whole frame (the rest is empty if there is none).
+    pub fn split_first_frame(bytes: &[u8]) -> (&[u8], &[u8]) {
+        let Some(prefix) = bytes.get(..LENGTH_PREFIX_LEN) else {
+            return (bytes, &[]);
+        };
+        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+        bytes.split_at((LENGTH_PREFIX_LEN + len).min(bytes.len()))
+    }
+
+    /// A scripted peer's end of the sealed channel, built on the core's public
+    /// [`Sealer`]/[`Opener`]: what it sends is sealed, what it receives is opened.
+    #[derive(Debug)]
+    pub struct Session {
+        sealer: Sealer,
+        opener: Opener,
+        decoder: FrameDecoder,
+        /// The first error met while opening, if any (later bytes are then ignored).
+        pub error: Option<qudag_peer::channel::ChannelError>,
+    }
+
+    impl Session {
+        /// A session over `keys` with the default rekey limits.
+        pub fn new(keys: &SessionKeys) -> Session {
+            Session::with_limits(keys, RekeyLimits::default())
+        }
+
+        /// A session over `keys` that rekeys at `limits` (the node must use the same).
+        pub fn with_limits(keys: &SessionKeys, limits: RekeyLimits) -> Session {
+            let (sealer, opener) = keys.split(limits);
+            Session {
+                sealer,
+                opener,
+                decoder: FrameDecoder::new(),
+                error: None,
+            }
+        }
+
+        /// `msg` as one sealed frame, ready to send.
+        pub fn send(&mut self, msg: &Message) -> Vec<u8> {
+            self.sealer.seal_message(msg).expect("seals")
+        }
+
+        /// Seals a raw plain frame (for malformed-message tests).
+        pub fn send_raw(&mut self, plain_frame: &[u8]) -> Vec<u8> {
+            self.sealer.seal_frame(plain_frame).expect("seals")
+        }
+
+        /// Opens every whole sealed frame in `bytes` (any split: a partial frame waits for
+        /// the next call). Stops at the first frame that fails (see [`Session::error`]).
+        pub fn open(&mut self, bytes: &[u8]) -> Vec<Message> {
+            let mut out = Vec::new();
+            let mut rest = bytes;
+            while !rest.is_empty() && self.error.is_none() {
+                let n = match self.decoder.push(rest) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.error = Some(e.into());
+                        break;
+                    }
+                };
+                rest = &rest[n..];
+                loop {
+                    let opener = &mut self.opener;
+                    match self.decoder.next_with(|p| opener.open(p)) {
+                        Ok(Some(m)) => out.push(m),
+                        Ok(None) => break,
+                        Err(e) => {
+                            self.error = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            out
+        }
+
+        /// Seals `msg` and sends it on `raw`.
+        pub fn send_to(&mut self, net: &mut Net, raw: RawId, msg: &Message) {
+            let bytes = self.send(msg);
+            net.raw_send(raw, &bytes);
+        }
+
+        /// Opens everything the node sent on `raw` so far.
+        pub fn take(&mut self, net: &mut Net, raw: RawId) -> Vec<Message> {
+            let bytes = net.raw_take(raw);
+            self.open(&bytes)
+        }
+    }
+
     fn local<'a>(id: &'a Identity, caps: &'a [String], net: &Net) -> LocalHello<'a> {
         let elapsed = net.now.saturating_duration_since(net.start);
         crate::hostile::local_hello(id, caps, net.unix_start.plus(elapsed).as_secs())
     }
 
     /// Completes a handshake as the responder on `raw` (which a node dialed). Returns the
-    /// node's proven hello and any frames that arrived after the confirmation.
+    /// node's proven hello, the session for the sealed frames that follow, and any frames that
+    /// arrived (sealed) after the confirmation, opened.
     pub fn accept_as(
         net: &mut Net,
         raw: RawId,
         id: &Identity,
         caps: &[String],
-    ) -> (PeerHello, Vec<Message>) {
+    ) -> (PeerHello, Session, Vec<Message>) {
         net.run_for(Duration::from_millis(20));
         let got = frames(&net.raw_take(raw));
         let Some(Message::Handshake(h)) = got.first() else {
@@ -632,39 +725,46 @@ pub mod script {
                 .expect("valid hello");
         net.raw_send(raw, &reply.encode().expect("encodes"));
         net.run_for(Duration::from_millis(20));
-        let mut got = frames(&net.raw_take(raw));
-        assert!(
-            matches!(got.first(), Some(Message::HandshakeConfirm(_))),
-            "expected a confirmation, got {got:?}"
-        );
-        let Message::HandshakeConfirm(c) = got.remove(0) else {
-            unreachable!()
+        let bytes = net.raw_take(raw);
+        let (first, rest) = split_first_frame(&bytes);
+        let got = frames(first);
+        let Some(Message::HandshakeConfirm(c)) = got.first() else {
+            panic!("expected a confirmation, got {got:?}")
         };
-        handshake::on_confirm(&st, &c).expect("the node's confirmation verifies");
-        (claimed, got)
+        let (_, keys) = handshake::on_confirm(&st, c).expect("the node's confirmation verifies");
+        let mut session = Session::new(&keys);
+        let after = session.open(rest);
+        (claimed, session, after)
     }
 
     /// Completes a handshake as the initiator on `raw` (connected with `Net::raw_connect`).
+    /// Returns the node's proven hello, the session, and the (opened) frames that followed.
     pub fn connect_as(
         net: &mut Net,
         raw: RawId,
         id: &Identity,
         caps: &[String],
-    ) -> (PeerHello, Vec<Message>) {
+    ) -> (PeerHello, Session, Vec<Message>) {
         let (st, hello) =
             handshake::initiate(&local(id, caps, net), None, &mut Rng::from_seed([10; 32]));
         net.raw_send(raw, &hello.encode().expect("encodes"));
         net.run_for(Duration::from_millis(20));
-        let mut got = frames(&net.raw_take(raw));
-        let Some(Message::HandshakeResponse(r)) = got.first().cloned() else {
+        let bytes = net.raw_take(raw);
+        let (first, rest) = split_first_frame(&bytes);
+        let got = frames(first);
+        let Some(Message::HandshakeResponse(r)) = got.first() else {
             panic!("expected a response, got {got:?}")
         };
-        got.remove(0);
-        let (confirm, peer) =
-            handshake::on_response(&st, &r, &local(id, caps, net)).expect("valid response");
+        let (confirm, peer, keys) =
+            handshake::on_response(&st, r, &local(id, caps, net)).expect("valid response");
+        assert!(
+            rest.is_empty(),
+            "the node sends nothing before the confirmation"
+        );
         net.raw_send(raw, &confirm.encode().expect("encodes"));
+        let mut session = Session::new(&keys);
         net.run_for(Duration::from_millis(20));
-        got.extend(frames(&net.raw_take(raw)));
-        (peer, got)
+        let got = session.take(net, raw);
+        (peer, session, got)
     }
 }

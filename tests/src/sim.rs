@@ -36,11 +36,12 @@
 
 use crate::keys;
 use qudag_peer::bans::BanTarget;
+use qudag_peer::channel::{Opener, RekeyLimits, Sealer, SessionKeys};
 use qudag_peer::node::{DurableState, Event, Input, IoFailure, Output};
 use qudag_peer::peer::PeerState;
 use qudag_peer::reputation::Report;
 use qudag_peer::rng::Rng;
-use qudag_peer::wire::{FrameDecoder, Message, MessageType, Peers, MAX_PEX_ADDRESSES};
+use qudag_peer::wire::{Message, MessageType, Peers, LENGTH_PREFIX_LEN, MAX_PEX_ADDRESSES};
 use qudag_peer::{Config, ConnId, Identity, Node, NodeId, UnixMillis};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -194,6 +195,17 @@ enum Ev {
     Send(End, Vec<u8>),
 }
 
+/// A hostile node's send direction of one sealed channel, built from its session keys: the
+/// opener reads the frames the core sealed, the sealer seals what the simulator actually sends
+/// instead (the core's counter and the peer's stay in step with these, not with each other).
+#[derive(Debug)]
+struct Shadow {
+    opener: Opener,
+    sealer: Sealer,
+    /// Whether the core's first sealed frame was seen (plain frames come before).
+    sealed: bool,
+}
+
 #[derive(Clone, Copy, Debug)]
 enum StepEv {
     Connected(ConnId),
@@ -229,6 +241,9 @@ pub struct SimNode {
     ever_connected: BTreeSet<ConnId>,
     captured: Vec<(Vec<u8>, Vec<u8>)>,
     first_frames: BTreeMap<ConnId, Vec<Vec<u8>>>,
+    /// A hostile node's sealed channels, so that the simulator can read and rewrite what it
+    /// sends (by connection and incarnation).
+    shadows: BTreeMap<(u32, ConnId), Shadow>,
     uplink_free: Ns,
     wakes_now: (Ns, u32),
 }
@@ -440,6 +455,7 @@ impl Sim {
             ever_connected: BTreeSet::new(),
             captured: Vec::new(),
             first_frames: BTreeMap::new(),
+            shadows: BTreeMap::new(),
             uplink_free: 0,
             wakes_now: (0, 0),
         });
@@ -561,6 +577,7 @@ impl Sim {
         self.nodes[i].states.clear();
         self.nodes[i].ever_connected.clear();
         self.nodes[i].first_frames.clear();
+        self.nodes[i].shadows.clear();
         let mine: Vec<End> = self
             .links
             .keys()
@@ -770,8 +787,9 @@ impl Sim {
                 self.hostile_tick(i);
                 Some(i)
             }
-            Ev::Send(e, bytes) => {
+            Ev::Send(e, plain) => {
                 if self.alive(e) {
+                    let bytes = self.hostile_seal(e, &plain);
                     self.send_on(e, bytes);
                 }
                 None
@@ -1020,42 +1038,121 @@ impl Sim {
             .collect()
     }
 
-    fn hostile_tx(&mut self, i: usize, end: End, bytes: Vec<u8>) -> Option<Vec<u8>> {
-        let h = self.nodes[i].hostile.clone().expect("hostile");
-        let mut d = FrameDecoder::new();
-        let mut rest = &bytes[..];
-        while !rest.is_empty() {
-            match d.push(rest) {
-                Ok(n) if n > 0 => rest = &rest[n..],
-                _ => break,
+    /// Reads one frame a hostile node's core sent on `end` (`bytes` is one whole frame): the
+    /// message and its plain frame, or `None` if it cannot be read (sealed under keys the
+    /// simulator could not get, e.g. on a connection the core already dropped).
+    fn hostile_read(&mut self, i: usize, end: End, bytes: &[u8]) -> Option<(Message, Vec<u8>)> {
+        let End::Node(_, inc, conn) = end else {
+            return None;
+        };
+        let n = &mut self.nodes[i];
+        if !n.shadows.contains_key(&(inc, conn)) {
+            if let Some(k) = n.node.as_ref().and_then(|node| node.session_keys(conn)) {
+                // Both halves over the core's send key.
+                let (sealer, _) = k.split(RekeyLimits::default());
+                let (_, opener) = SessionKeys {
+                    send: k.send,
+                    recv: k.send,
+                }
+                .split(RekeyLimits::default());
+                n.shadows.insert(
+                    (inc, conn),
+                    Shadow {
+                        opener,
+                        sealer,
+                        sealed: false,
+                    },
+                );
             }
         }
-        let msg = d.next_message().ok().flatten();
-        match msg {
-            Some(Message::Pong(_)) if h.pong_delay.is_some() => {
-                let at = self.now + ns(h.pong_delay.unwrap_or_default());
-                self.push(at, Ev::Send(end, bytes));
-                None
+        let payload = bytes.get(LENGTH_PREFIX_LEN..)?;
+        let plain_of = |m: Message| {
+            let f = m.encode().ok()?;
+            Some((m, f))
+        };
+        match n.shadows.get_mut(&(inc, conn)) {
+            Some(sh) if sh.sealed => plain_of(sh.opener.open(payload).ok()?),
+            Some(sh) => {
+                let mut trial = sh.opener.clone();
+                match trial.open(payload) {
+                    Ok(m) => {
+                        sh.opener = trial;
+                        sh.sealed = true;
+                        plain_of(m)
+                    }
+                    Err(_) => Message::decode_payload(payload)
+                        .ok()
+                        .map(|m| (m, bytes.to_vec())),
+                }
             }
-            Some(Message::Peers(_)) if h.pex_lie.is_some() => {
+            None => Message::decode_payload(payload)
+                .ok()
+                .map(|m| (m, bytes.to_vec())),
+        }
+    }
+
+    /// What a hostile node sends on `end` instead of the plain frames `plain`: sealed with the
+    /// shadow sealer once its channel is sealed, as they are otherwise.
+    fn hostile_seal(&mut self, end: End, plain: &[u8]) -> Vec<u8> {
+        let End::Node(i, inc, conn) = end else {
+            return plain.to_vec();
+        };
+        let Some(sh) = self.nodes[i]
+            .shadows
+            .get_mut(&(inc, conn))
+            .filter(|sh| sh.sealed)
+        else {
+            return plain.to_vec();
+        };
+        let mut out = Vec::with_capacity(plain.len() + 32);
+        let mut rest = plain;
+        while rest.len() >= LENGTH_PREFIX_LEN {
+            let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let whole = (LENGTH_PREFIX_LEN + len).min(rest.len());
+            if let Ok(f) = sh.sealer.seal_frame(&rest[..whole]) {
+                out.extend_from_slice(&f);
+            }
+            rest = &rest[whole..];
+        }
+        out
+    }
+
+    fn hostile_tx(&mut self, i: usize, end: End, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        let h = self.nodes[i].hostile.clone().expect("hostile");
+        let Some((msg, plain)) = self.hostile_read(i, end, &bytes) else {
+            // Unreadable: passed on as it is.
+            return Some(bytes);
+        };
+        let out = match msg {
+            Message::Pong(_) if h.pong_delay.is_some() => {
+                // Held, and sealed when it is finally sent (the stream stays in order for the
+                // receiver: frames sent meanwhile take the counters before it).
+                let at = self.now + ns(h.pong_delay.unwrap_or_default());
+                self.push(at, Ev::Send(end, plain));
+                return None;
+            }
+            Message::Peers(_) if h.pex_lie.is_some() => {
                 let addresses = match h.pex_lie {
                     Some(PexLie::Only(v)) => v,
                     _ => self.fake_addresses(MAX_PEX_ADDRESSES),
                 };
-                Message::Peers(Peers { addresses }).encode().ok()
+                Message::Peers(Peers { addresses }).encode().ok()?
             }
-            Some(Message::Ping(_) | Message::Pong(_))
+            Message::Ping(_) | Message::Pong(_)
                 if h.garbage_after.is_some_and(|t| self.elapsed() >= t) =>
             {
-                let mut b = bytes;
+                // A frame of an unknown version follows (sealed like the rest, so that the
+                // receiver opens it and finds it malformed).
+                let mut b = plain;
                 let mut junk = [0u8; 12];
                 self.rng.fill(&mut junk);
                 b.extend_from_slice(&[0, 0, 0, 12, 0xee]);
                 b.extend_from_slice(&junk[..11]);
-                Some(b)
+                b
             }
-            _ => Some(bytes),
-        }
+            _ => plain,
+        };
+        Some(self.hostile_seal(end, &out))
     }
 
     fn capture(&mut self, i: usize, conn: ConnId, bytes: &[u8]) {
@@ -1093,7 +1190,7 @@ impl Sim {
             .unwrap_or_default();
         if h.pex_flood {
             let addresses = self.fake_addresses(MAX_PEX_ADDRESSES);
-            let bytes = Message::Peers(Peers { addresses })
+            let plain = Message::Peers(Peers { addresses })
                 .encode()
                 .expect("encodes");
             let inc = self.nodes[i].incarnation;
@@ -1103,7 +1200,9 @@ impl Sim {
                 .map(|n| n.peers().iter().map(|p| p.conn).collect())
                 .unwrap_or_default();
             for c in conns {
-                self.send_on(End::Node(i, inc, c), bytes.clone());
+                let end = End::Node(i, inc, c);
+                let bytes = self.hostile_seal(end, &plain);
+                self.send_on(end, bytes);
             }
         }
         if let Some(t) = h.turn_bad_after {

@@ -30,7 +30,7 @@ fn test_connection_lifecycle() {
     let pa = &net.nodes[a].node.peers()[0];
     assert_eq!(pa.status, PeerState::Connected);
     assert_eq!(pa.direction, Direction::Outbound);
-    assert_eq!(pa.version, Some(1));
+    assert_eq!(pa.version, Some(2));
     assert_eq!(pa.capabilities, vec!["pex".to_string()]);
     assert!(pa.user_agent.starts_with("qudag/"));
     assert!(pa.connected_since.is_some());

@@ -7,7 +7,7 @@ use qudag_peer::addrbook::{Source, MAX_ADDRBOOK_ENTRIES, MAX_SOURCE_SHARE_PERCEN
 use qudag_peer::node::{DiscoveryStep, Event};
 use qudag_peer::peer::Priority;
 use qudag_peer::wire::{GetPeers, Message, Peers};
-use qudag_peer_tests::script::{accept_as, connect_as, frames};
+use qudag_peer_tests::script::{accept_as, connect_as};
 use qudag_peer_tests::{keys, Net};
 use std::time::Duration;
 
@@ -123,7 +123,7 @@ fn a_flooding_pex_peer_gets_no_more_than_its_share() {
         .node
         .add_peer(&addr.to_string(), Priority::Normal, now)
         .unwrap();
-    let (_, mut pending) = accept_as(&mut net, raw, &attacker, &caps);
+    let (_, mut s, mut pending) = accept_as(&mut net, raw, &attacker, &caps);
     let cap = MAX_ADDRBOOK_ENTRIES * MAX_SOURCE_SHARE_PERCENT / 100;
     let mut rounds = 0;
     // Answer every GetPeers with 1,000 fresh addresses, for more rounds than the share allows.
@@ -134,10 +134,10 @@ fn a_flooding_pex_peer_gets_no_more_than_its_share() {
             let answer = Message::Peers(Peers {
                 addresses: fake_addrs(round, 1000),
             });
-            net.raw_send(raw, &answer.encode().unwrap());
+            s.send_to(&mut net, raw, &answer);
         }
         net.run_for(Duration::from_secs(11));
-        pending = frames(&net.raw_take(raw));
+        pending = s.take(&mut net, raw);
     }
     assert!(
         rounds > cap / 1000,
@@ -158,21 +158,19 @@ fn a_flooding_pex_peer_gets_no_more_than_its_share() {
         }
     )));
     // Unsolicited answers are refused and counted (two in a row: at most one was asked for).
-    net.raw_send(
+    s.send_to(
+        &mut net,
         raw,
         &Message::Peers(Peers {
             addresses: fake_addrs(98, 10),
-        })
-        .encode()
-        .unwrap(),
+        }),
     );
-    net.raw_send(
+    s.send_to(
+        &mut net,
         raw,
         &Message::Peers(Peers {
             addresses: fake_addrs(99, 10),
-        })
-        .encode()
-        .unwrap(),
+        }),
     );
     net.run_for(Duration::from_millis(20));
     assert!(net.nodes[victim].events.iter().any(|e| matches!(
@@ -195,25 +193,19 @@ fn test_peer_exchange_protocol() {
     net.run_for(Duration::from_secs(2));
     let asker = keys::identity(951);
     let raw = net.raw_connect(a, "127.0.6.6:40000".parse().unwrap());
-    let (_, _) = connect_as(&mut net, raw, &asker, &[]);
+    let (_, mut s, _) = connect_as(&mut net, raw, &asker, &[]);
 
     // Request and answer: capped by the request, never the asker itself, all known nodes.
-    net.raw_send(
-        raw,
-        &Message::GetPeers(GetPeers { max: 2 }).encode().unwrap(),
-    );
+    s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 2 }));
     net.run_for(Duration::from_millis(20));
-    let got = frames(&net.raw_take(raw));
+    let got = s.take(&mut net, raw);
     let Some(Message::Peers(p)) = got.iter().find(|m| matches!(m, Message::Peers(_))) else {
         panic!("{got:?}")
     };
     assert_eq!(p.addresses.len(), 2);
-    net.raw_send(
-        raw,
-        &Message::GetPeers(GetPeers { max: 5000 }).encode().unwrap(),
-    );
+    s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 5000 }));
     net.run_for(Duration::from_millis(20));
-    let got = frames(&net.raw_take(raw));
+    let got = s.take(&mut net, raw);
     let Some(Message::Peers(p)) = got.iter().find(|m| matches!(m, Message::Peers(_))) else {
         panic!("{got:?}")
     };
@@ -221,16 +213,11 @@ fn test_peer_exchange_protocol() {
     assert!(!p.addresses.iter().any(|s| s.contains("127.0.6.6")));
 
     // Rate limit: the burst is 3, the fourth request is refused; a minute later one more.
-    net.raw_send(
-        raw,
-        &Message::GetPeers(GetPeers { max: 10 }).encode().unwrap(),
-    );
-    net.raw_send(
-        raw,
-        &Message::GetPeers(GetPeers { max: 10 }).encode().unwrap(),
-    );
+    s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 10 }));
+    s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 10 }));
     net.run_for(Duration::from_millis(20));
-    let answers = frames(&net.raw_take(raw))
+    let answers = s
+        .take(&mut net, raw)
         .iter()
         .filter(|m| matches!(m, Message::Peers(_)))
         .count();
@@ -244,12 +231,10 @@ fn test_peer_exchange_protocol() {
     )));
     net.run_for(Duration::from_secs(61));
     let _ = net.raw_take(raw);
-    net.raw_send(
-        raw,
-        &Message::GetPeers(GetPeers { max: 10 }).encode().unwrap(),
-    );
+    s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 10 }));
     net.run_for(Duration::from_millis(20));
-    assert!(frames(&net.raw_take(raw))
+    assert!(s
+        .take(&mut net, raw)
         .iter()
         .any(|m| matches!(m, Message::Peers(_))));
 }
@@ -266,7 +251,7 @@ fn received_addresses_are_validated_before_entering_the_book() {
         .node
         .add_peer(&addr.to_string(), Priority::Normal, now)
         .unwrap();
-    let (_, pending) = accept_as(&mut net, raw, &attacker, &["pex".to_string()]);
+    let (_, mut s, pending) = accept_as(&mut net, raw, &attacker, &["pex".to_string()]);
     assert!(pending.iter().any(|m| matches!(m, Message::GetPeers(_))));
     let addrs = [
         "8.8.8.8:8000",      // public: kept
@@ -283,7 +268,7 @@ fn received_addresses_are_validated_before_entering_the_book() {
     let answer = Message::Peers(Peers {
         addresses: addrs.iter().map(|s| s.to_string()).collect(),
     });
-    net.raw_send(raw, &answer.encode().unwrap());
+    s.send_to(&mut net, raw, &answer);
     net.run_for(Duration::from_millis(20));
     let got: Vec<_> = net.nodes[victim]
         .events

@@ -39,9 +39,9 @@ proptest! {
         let raw = net.raw_listen(addr);
         let now = net.now;
         net.nodes[victim].node.add_peer(&addr.to_string(), Priority::Normal, now).unwrap();
-        accept_as(&mut net, raw, &attacker, &["pex".to_string()]);
+        let (_, mut s, _) = accept_as(&mut net, raw, &attacker, &["pex".to_string()]);
         for a in answers {
-            net.raw_send(raw, &Message::Peers(Peers { addresses: a }).encode().unwrap());
+            s.send_to(&mut net, raw, &Message::Peers(Peers { addresses: a }));
             net.run_for(Duration::from_secs(11));
             let _ = net.raw_take(raw);
             prop_assert!(net.check_invariants().is_ok(), "{:?}", net.check_invariants());

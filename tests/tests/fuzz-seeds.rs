@@ -12,6 +12,7 @@
 //! produces.
 
 use qudag_peer::addr::PeerAddress;
+use qudag_peer::channel;
 use qudag_peer::wire::{
     App, Disconnect, GetPeers, Handshake, HandshakeBody, HandshakeConfirm, HandshakeResponse,
     Message, Peers, Ping, NONCE_LEN,
@@ -29,16 +30,18 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn body(i: usize) -> HandshakeBody {
+fn body(i: usize, kem_len: usize) -> HandshakeBody {
     HandshakeBody {
-        version: 1,
-        min_version: 1,
+        version: 2,
+        min_version: 2,
         public_key: ByteBuf::from(fb::identity(i).public_key().to_vec()),
         capabilities: vec!["pex".into(), "routing".into()],
         timestamp: fb::UNIX_START.as_secs(),
         nonce: ByteBuf::from(vec![i as u8; NONCE_LEN]),
         user_agent: "qudag/0.1.0".into(),
         listen_addr: Some("0.0.0.0:8000".into()),
+        suite: channel::SUITE.into(),
+        kem: ByteBuf::from(vec![i as u8; kem_len]),
         quic_listen_addr: Some("quic://0.0.0.0:8001".into()),
     }
 }
@@ -49,13 +52,13 @@ fn every_message() -> Vec<(&'static str, Message)> {
         (
             "handshake",
             Message::Handshake(Handshake {
-                body: ByteBuf::from(body(1).to_cbor()),
+                body: ByteBuf::from(body(1, channel::KEM_ENCAPSULATION_KEY_LEN).to_cbor()),
             }),
         ),
         (
             "handshake_response",
             Message::HandshakeResponse(HandshakeResponse {
-                body: ByteBuf::from(body(2).to_cbor()),
+                body: ByteBuf::from(body(2, channel::KEM_CIPHERTEXT_LEN).to_cbor()),
                 signature: sig.clone(),
             }),
         ),
@@ -123,7 +126,7 @@ fn lp(s: &str) -> Vec<u8> {
 /// The fields `body_from` reads: flags, key, version, min_version, skew (i16 + multiplier),
 /// capabilities, user agent, listen address.
 fn fields(flags: u8, key: u8, version: u8, skew: i16, listen: &str) -> Vec<u8> {
-    let mut v = vec![flags | 1, key, version, 1];
+    let mut v = vec![flags | 1, key, version, 2];
     v.extend_from_slice(&skew.to_be_bytes());
     v.push(0);
     v.push(1);
@@ -161,9 +164,10 @@ fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
             .or_default()
             .push((name.to_string(), frame(m)[4..].to_vec()));
     }
-    out.entry("message")
-        .or_default()
-        .push(("handshake_body".into(), body(1).to_cbor()));
+    out.entry("message").or_default().push((
+        "handshake_body".into(),
+        body(1, channel::KEM_ENCAPSULATION_KEY_LEN).to_cbor(),
+    ));
 
     // handshake_responder: each stage with the valid bytes for it.
     let (hello, confirm) = fb::responder_frames();
@@ -172,25 +176,27 @@ fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
         vec![
             (
                 "stage0_valid".into(),
-                cat(&[&[0, 0, 0], &hello, &confirm, &ping]),
+                // No ping after the confirmation: frames after it are sealed (a plain one ends
+                // the connection, which the corpus reaches from here by mutation).
+                cat(&[&[0, 0, 0], &hello, &confirm]),
             ),
             (
                 "stage0_split".into(),
                 cat(&[&[0, 9, 200], &hello, &confirm]),
             ),
-            ("stage1_confirm".into(), cat(&[&[1, 0, 0], &confirm, &ping])),
+            ("stage1_confirm".into(), cat(&[&[1, 0, 0], &confirm])),
             ("stage2_ping".into(), cat(&[&[2, 0, 0], &ping, &get])),
             (
                 "stage3_fields".into(),
-                cat(&[&[3, 0, 0], &fields(0, 1, 1, 0, "0.0.0.0:9000"), &ping]),
+                cat(&[&[3, 0, 0], &fields(0, 1, 2, 0, "0.0.0.0:9000"), &ping]),
             ),
             (
                 "stage3_forged".into(),
-                cat(&[&[3, 0, 0], &fields(4, 2, 1, 10, "[::1]:8000")]),
+                cat(&[&[3, 0, 0], &fields(4, 2, 2, 10, "[::1]:8000")]),
             ),
             (
                 "stage3_skew".into(),
-                cat(&[&[3, 0, 0], &fields(0, 3, 2, 20000, "x.example:1")]),
+                cat(&[&[3, 0, 0], &fields(0, 3, 3, 20000, "x.example:1")]),
             ),
         ],
     );
@@ -200,18 +206,18 @@ fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
     out.insert(
         "handshake_initiator",
         vec![
-            ("stage0_valid".into(), cat(&[&[0, 0, 0], &resp, &ping])),
+            ("stage0_valid".into(), cat(&[&[0, 0, 0], &resp])),
             (
                 "stage1_fields".into(),
-                cat(&[&[1, 0, 0, 0], &fields(0, 1, 1, 0, "0.0.0.0:8000"), &ping]),
+                cat(&[&[1, 0, 0, 0], &fields(0, 1, 2, 0, "0.0.0.0:8000"), &ping]),
             ),
             (
                 "stage1_pinned".into(),
-                cat(&[&[1, 0, 0, 3], &fields(0, 1, 1, 0, "127.0.0.2:8000")]),
+                cat(&[&[1, 0, 0, 3], &fields(0, 1, 2, 0, "127.0.0.2:8000")]),
             ),
             (
                 "stage1_mismatch".into(),
-                cat(&[&[1, 0, 0, 5], &fields(0, 1, 1, 0, "127.0.0.2:8000")]),
+                cat(&[&[1, 0, 0, 5], &fields(0, 1, 2, 0, "127.0.0.2:8000")]),
             ),
             ("stage2_ping".into(), cat(&[&[2, 0, 0], &ping, &get])),
         ],

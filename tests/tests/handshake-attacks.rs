@@ -1,31 +1,21 @@
 //! Each handshake attack of the core issue, against real nodes in memory: replayed handshakes,
 //! bad signatures, wrong versions, stale timestamps, identity mismatch, self-connection,
-//! duplicate node ids, messages before the handshake completes, garbage.
+//! duplicate node ids, messages before the handshake completes, garbage; and for the sealed
+//! channel of protocol version 2, a man in the middle that swaps the ML-KEM key or ciphertext,
+//! and peers offering version 1 or another cipher suite.
 
+use qudag_peer::channel;
 use qudag_peer::handshake::{self, HandshakeError, LocalHello};
 use qudag_peer::node::{Event, PeerError};
 use qudag_peer::peer::{Direction, DisconnectReason, PeerState, Priority};
 use qudag_peer::rng::Rng;
-use qudag_peer::wire::{FrameDecoder, HandshakeBody, Message, MessageType, Ping};
+use qudag_peer::wire::{HandshakeBody, HandshakeResponse, Message, MessageType, Ping};
 use qudag_peer::Identity;
+use qudag_peer_tests::script::frames;
 use qudag_peer_tests::{keys, Net};
 use serde_bytes::ByteBuf;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-fn frames(bytes: &[u8]) -> Vec<Message> {
-    let mut d = FrameDecoder::new();
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let n = d.push(rest).expect("the node sends well-formed frames");
-        rest = &rest[n..];
-        while let Some(m) = d.next_message().unwrap() {
-            out.push(m);
-        }
-    }
-    out
-}
 
 fn local<'a>(id: &'a Identity, unix_secs: u64, caps: &'a [String]) -> LocalHello<'a> {
     LocalHello {
@@ -224,7 +214,7 @@ fn bad_signatures_are_refused_both_ways() {
     let Message::HandshakeResponse(resp) = &frames(&net.raw_take(raw))[0] else {
         panic!()
     };
-    let (confirm, _) =
+    let (confirm, _, _) =
         handshake::on_response(&st, resp, &local(&attacker, unix_secs(&net), &caps)).unwrap();
     let Message::HandshakeConfirm(mut c) = confirm else {
         panic!()
@@ -254,7 +244,7 @@ fn an_honest_scripted_peer_is_accepted() {
     let Message::HandshakeResponse(resp) = &frames(&net.raw_take(raw))[0] else {
         panic!()
     };
-    let (confirm, peer) =
+    let (confirm, peer, _) =
         handshake::on_response(&st, resp, &local(&attacker, unix_secs(&net), &caps)).unwrap();
     assert_eq!(peer.node_id, net.nodes[b].node.node_id());
     net.raw_send(raw, &confirm.encode().unwrap());
@@ -304,7 +294,7 @@ fn wrong_version_is_refused_with_a_reason() {
         panic!()
     };
     assert!(
-        d.text.contains("1..=1") && d.text.contains("5..=7"),
+        d.text.contains("2..=2") && d.text.contains("5..=7"),
         "{}",
         d.text
     );
@@ -545,4 +535,244 @@ fn garbage_and_hostile_lengths_are_refused() {
     );
     assert!(net.nodes[b].node.peers().is_empty());
     net.check_invariants().unwrap();
+}
+
+#[test]
+fn a_man_in_the_middle_substituting_its_kem_key_is_detected() {
+    // M relays A's Hello to B with its own encapsulation key (so B encapsulates to M), then
+    // relays B's answer to A either unchanged or with the ciphertext re-encapsulated to A's
+    // key. Either way the transcript A signs differs from B's: B's signature fails at A.
+    for (round, swap_ciphertext) in [(0u8, false), (1, true)] {
+        let mut net = Net::new();
+        let a = net.add_node();
+        let b = net.add_node();
+        let b_id = net.nodes[b].node.node_id();
+        let fake: SocketAddr = format!("127.0.2.{}:8000", 1 + round).parse().unwrap();
+        let to_a = net.raw_listen(fake);
+        let now = net.now;
+        net.nodes[a]
+            .node
+            .add_peer(&format!("quantum://{b_id}@{fake}"), Priority::Normal, now)
+            .unwrap();
+        net.run_for(Duration::from_millis(20));
+        let Message::Handshake(h) = &frames(&net.raw_take(to_a))[0] else {
+            panic!("expected A's Handshake")
+        };
+        let mut body = HandshakeBody::from_cbor(MessageType::Handshake, &h.body).unwrap();
+        let a_key = body.kem.clone().into_vec();
+        let mut m_rng = Rng::from_seed([42; 32]);
+        let (m_secret, m_key) = channel::kem_keygen(&mut m_rng);
+        body.kem = ByteBuf::from(m_key);
+        let to_b = net.raw_connect(b, format!("127.0.2.{}:1000", 10 + round).parse().unwrap());
+        let forged = Message::Handshake(qudag_peer::wire::Handshake {
+            body: ByteBuf::from(body.to_cbor()),
+        });
+        net.raw_send(to_b, &forged.encode().unwrap());
+        net.run_for(Duration::from_millis(20));
+        let Message::HandshakeResponse(mut r) = frames(&net.raw_take(to_b))[0].clone() else {
+            panic!("B answers the relayed Hello")
+        };
+        let mut rb = HandshakeBody::from_cbor(MessageType::HandshakeResponse, &r.body).unwrap();
+        // M does learn the secret B encapsulated to M's key...
+        assert!(channel::kem_decapsulate(&m_secret, &rb.kem).is_some());
+        if swap_ciphertext {
+            let (ct, _) = channel::kem_encapsulate(&a_key, &mut m_rng).unwrap();
+            rb.kem = ByteBuf::from(ct);
+            r.body = ByteBuf::from(rb.to_cbor());
+        }
+        net.raw_send(to_a, &Message::HandshakeResponse(r).encode().unwrap());
+        net.run_for(Duration::from_millis(20));
+        // ...but A refuses the session: B signed a transcript with M's key in it.
+        assert_eq!(
+            net.add_results(a),
+            vec![Err(PeerError::HandshakeFailed(
+                HandshakeError::BadSignature
+            ))],
+            "round {round}"
+        );
+        assert_eq!(
+            disconnect_reason(&frames(&net.raw_take(to_a))),
+            Some(DisconnectReason::HandshakeFailed)
+        );
+        // B never gets a confirmation it could accept, and gives up at its handshake timeout.
+        net.run_for(Duration::from_secs(6));
+        assert!(net.nodes[a].node.connected_peers().is_empty());
+        assert!(net.nodes[b].node.connected_peers().is_empty());
+        assert!(net.raws[to_b].closed);
+        net.check_invariants().unwrap();
+    }
+}
+
+/// A version-1 Hello as a v1 node sent it: no `suite`, no `kem`.
+#[derive(serde::Serialize)]
+struct V1Body {
+    version: u32,
+    min_version: u32,
+    public_key: ByteBuf,
+    capabilities: Vec<String>,
+    timestamp: u64,
+    nonce: ByteBuf,
+    user_agent: String,
+    listen_addr: Option<String>,
+}
+
+#[test]
+fn a_peer_offering_version_1_is_refused_as_incompatible() {
+    let mut net = Net::new();
+    let b = net.add_node();
+    let attacker = keys::identity(907);
+    let now_secs = unix_secs(&net);
+    // A v2 body that claims version 1 only, and a genuine v1 body without the new fields.
+    let mut v1 = Vec::new();
+    ciborium::into_writer(
+        &V1Body {
+            version: 1,
+            min_version: 1,
+            public_key: ByteBuf::from(attacker.public_key().to_vec()),
+            capabilities: vec![],
+            timestamp: now_secs,
+            nonce: ByteBuf::from(vec![1u8; 32]),
+            user_agent: "old/1".into(),
+            listen_addr: None,
+        },
+        &mut v1,
+    )
+    .unwrap();
+    let hellos = [
+        hello_with(&attacker, |h| {
+            h.version = 1;
+            h.min_version = 1;
+            h.timestamp = now_secs;
+        }),
+        Message::Handshake(qudag_peer::wire::Handshake {
+            body: ByteBuf::from(v1),
+        })
+        .encode()
+        .unwrap(),
+    ];
+    for (i, hello) in hellos.iter().enumerate() {
+        let raw = net.raw_connect(b, format!("127.0.2.{}:1000", 20 + i).parse().unwrap());
+        net.raw_send(raw, hello);
+        net.run_for(Duration::from_millis(20));
+        let got = frames(&net.raw_take(raw));
+        assert!(!got
+            .iter()
+            .any(|m| matches!(m, Message::HandshakeResponse(_))));
+        let Some(Message::Disconnect(d)) = got.first() else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            DisconnectReason::from_code(d.reason),
+            DisconnectReason::IncompatibleVersion
+        );
+        assert!(
+            d.text.contains("2..=2") && d.text.contains("1..=1"),
+            "{}",
+            d.text
+        );
+        assert!(net.raws[raw].closed);
+    }
+    assert!(net.nodes[b].node.peers().is_empty());
+}
+
+#[test]
+fn a_peer_offering_another_suite_is_refused_with_a_reason() {
+    let mut net = Net::new();
+    let b = net.add_node();
+    let attacker = keys::identity(908);
+    let now_secs = unix_secs(&net);
+    let raw = net.raw_connect(b, "127.0.2.30:1000".parse().unwrap());
+    net.raw_send(
+        raw,
+        &hello_with(&attacker, |h| {
+            h.suite = "x25519-plaintext".into();
+            h.timestamp = now_secs;
+        }),
+    );
+    net.run_for(Duration::from_millis(20));
+    let got = frames(&net.raw_take(raw));
+    let Some(Message::Disconnect(d)) = got.first() else {
+        panic!("{got:?}")
+    };
+    assert_eq!(
+        DisconnectReason::from_code(d.reason),
+        DisconnectReason::IncompatibleVersion
+    );
+    assert!(
+        d.text.contains("unsupported cipher suite") && d.text.contains("x25519-plaintext"),
+        "{}",
+        d.text
+    );
+    assert!(matches!(
+        &failures(&net, b)[..],
+        [PeerError::HandshakeFailed(HandshakeError::UnsupportedSuite { offered })]
+            if offered == "x25519-plaintext"
+    ));
+}
+
+#[test]
+fn a_responder_answering_with_version_1_or_another_suite_is_refused() {
+    type Tweak = fn(&mut HandshakeBody);
+    let cases: [(&str, Tweak); 2] = [
+        ("version", |b| {
+            b.version = 1;
+            b.min_version = 1;
+        }),
+        ("suite", |b| b.suite = "none".into()),
+    ];
+    for (i, (what, tweak)) in cases.into_iter().enumerate() {
+        let mut net = Net::new();
+        let a = net.add_node();
+        let attacker = keys::identity(909);
+        let caps = vec![];
+        let fake: SocketAddr = format!("127.0.2.{}:8000", 40 + i).parse().unwrap();
+        let raw = net.raw_listen(fake);
+        let now = net.now;
+        net.nodes[a]
+            .node
+            .add_peer(&fake.to_string(), Priority::Normal, now)
+            .unwrap();
+        net.run_for(Duration::from_millis(20));
+        let Message::Handshake(hello) = &frames(&net.raw_take(raw))[0] else {
+            panic!()
+        };
+        let (_, reply, _) = handshake::on_hello(
+            hello,
+            &local(&attacker, unix_secs(&net), &caps),
+            &mut Rng::from_seed([11; 32]),
+        )
+        .unwrap();
+        let Message::HandshakeResponse(r) = reply else {
+            panic!()
+        };
+        let mut body = HandshakeBody::from_cbor(MessageType::HandshakeResponse, &r.body).unwrap();
+        tweak(&mut body);
+        let r = HandshakeResponse {
+            body: ByteBuf::from(body.to_cbor()),
+            signature: r.signature,
+        };
+        net.raw_send(raw, &Message::HandshakeResponse(r).encode().unwrap());
+        net.run_for(Duration::from_millis(20));
+        let results = net.add_results(a);
+        let expected = match what {
+            "version" => matches!(
+                &results[..],
+                [Err(PeerError::HandshakeFailed(
+                    HandshakeError::IncompatibleVersion { .. }
+                ))]
+            ),
+            _ => matches!(
+                &results[..],
+                [Err(PeerError::HandshakeFailed(
+                    HandshakeError::UnsupportedSuite { .. }
+                ))]
+            ),
+        };
+        assert!(expected, "{what}: {results:?}");
+        assert_eq!(
+            disconnect_reason(&frames(&net.raw_take(raw))),
+            Some(DisconnectReason::IncompatibleVersion)
+        );
+        assert!(net.nodes[a].node.connected_peers().is_empty());
+    }
 }

@@ -7,7 +7,7 @@ use qudag_peer::node::{Event, PeerError};
 use qudag_peer::peer::{DisconnectReason, Priority};
 use qudag_peer::reputation::{Report, ThresholdAction};
 use qudag_peer::wire::{GetPeers, Message};
-use qudag_peer_tests::script::{connect_as, frames};
+use qudag_peer_tests::script::connect_as;
 use qudag_peer_tests::{keys, Net};
 use std::time::Duration;
 
@@ -339,13 +339,10 @@ fn pex_answers_leave_out_banned_and_low_reputation_peers() {
 
     let asker = keys::identity(960);
     let raw = net.raw_connect(hub, "127.0.8.8:40000".parse().unwrap());
-    connect_as(&mut net, raw, &asker, &[]);
-    net.raw_send(
-        raw,
-        &Message::GetPeers(GetPeers { max: 100 }).encode().unwrap(),
-    );
+    let (_, mut s, _) = connect_as(&mut net, raw, &asker, &[]);
+    s.send_to(&mut net, raw, &Message::GetPeers(GetPeers { max: 100 }));
     net.run_for(Duration::from_millis(20));
-    let got = frames(&net.raw_take(raw));
+    let got = s.take(&mut net, raw);
     let Some(Message::Peers(p)) = got.iter().find(|m| matches!(m, Message::Peers(_))) else {
         panic!("{got:?}")
     };

@@ -13,6 +13,7 @@
 use crate::addr::{classify, AddrClass, Host, NetGroup, PeerAddress, Transport};
 use crate::addrbook::{AddOutcome, AddrBook, Entry, Source, MAX_ADDRBOOK_ENTRIES};
 use crate::bans::{Ban, BanList, BanOrigin, BanTarget};
+use crate::channel::{ChannelError, RekeyLimits, Sealer, SessionKeys};
 use crate::config::Config;
 use crate::dns::{DnsClient, DnsOutcome, DnsTimeoutAction, QueryKind};
 use crate::handshake::{self, HandshakeError, HandshakeState, LocalHello, PeerHello};
@@ -584,6 +585,8 @@ pub struct Node {
     removed: BTreeMap<NodeId, Instant>,
     /// Inbound attempts per netgroup (token buckets).
     inbound_limit: InboundLimiter,
+    /// When the sealed channel of each new connection rekeys.
+    rekey_limits: RekeyLimits,
 }
 
 /// Why a DNS question was asked.
@@ -638,6 +641,7 @@ impl Node {
             counters: Counters::default(),
             removed: BTreeMap::new(),
             inbound_limit: InboundLimiter::default(),
+            rekey_limits: RekeyLimits::default(),
         };
         let unix = node.clock.unix(now);
         for b in node.config.network.peers.bootstrap_nodes.clone() {
@@ -662,6 +666,30 @@ impl Node {
             .take(wire::MAX_CAPABILITIES)
             .map(|s| s.to_string())
             .collect();
+    }
+
+    /// Replaces the rekey limits of the sealed channel for connections established from now on
+    /// (default: [`crate::channel::REKEY_AFTER_FRAMES`], [`crate::channel::REKEY_AFTER_BYTES`]).
+    /// Both peers must use the same limits, so this is for tests and simulations that exercise
+    /// rekeying at small values; a deployed node keeps the defaults.
+    pub fn set_rekey_limits(&mut self, limits: RekeyLimits) {
+        self.rekey_limits = limits;
+    }
+
+    /// The session keys a connection's sealed channel started with (`None` before the switch
+    /// to sealed frames, or for an unknown connection), from this node's point of view: `send`
+    /// seals what it sends. For simulators and fuzz harnesses that play the peer's part or
+    /// rewrite this node's traffic; the embedding process owns these secrets as it owns the
+    /// identity's secret key. Later keys follow from these by the rekey rule.
+    pub fn session_keys(&self, conn: ConnId) -> Option<SessionKeys> {
+        self.pool.get(conn)?.keys.as_deref().cloned()
+    }
+
+    /// A sealer in the state of the peer's on `conn`: what it returns seals the frames this
+    /// node expects next from that peer (`None` before the switch to sealed frames, or for an
+    /// unknown connection). Like [`Node::session_keys`], for harnesses that play the peer.
+    pub fn peer_sealer(&self, conn: ConnId) -> Option<crate::channel::Sealer> {
+        Some(self.pool.get(conn)?.opener.as_deref()?.peer_sealer())
     }
 
     /// This node's id.
@@ -762,7 +790,8 @@ impl Node {
         }
     }
 
-    fn send(&mut self, id: ConnId, msg: &Message) {
+    /// `msg` as one frame, sealed with `sealer` once the connection has one.
+    fn frame_of(msg: &Message, sealer: Option<&mut Sealer>) -> Option<Vec<u8>> {
         // Sized for the common small frames, so encoding does not regrow the buffer.
         let mut bytes = Vec::with_capacity(64);
         if let Err(e) = msg.encode_into(&mut bytes) {
@@ -772,8 +801,29 @@ impl Node {
                 "encoding our own {:?} failed: {e}",
                 msg.message_type()
             );
-            return;
+            return None;
         }
+        // After the handshake every frame is sealed.
+        match sealer.map(|s| s.seal_frame(&bytes)) {
+            None => Some(bytes),
+            Some(Ok(sealed)) => Some(sealed),
+            Some(Err(e)) => {
+                // Within the frame limit and 2^64 frames: an error is a bug.
+                debug_assert!(
+                    false,
+                    "sealing our own {:?} failed: {e}",
+                    msg.message_type()
+                );
+                None
+            }
+        }
+    }
+
+    fn send(&mut self, id: ConnId, msg: &Message) {
+        let sealer = self.pool.get_mut(id).and_then(|c| c.sealer.as_deref_mut());
+        let Some(bytes) = Node::frame_of(msg, sealer) else {
+            return;
+        };
         if let Some(c) = self.pool.get_mut(id) {
             c.messages_sent += 1;
             c.bytes_sent += bytes.len() as u64;
@@ -815,6 +865,9 @@ impl Node {
             expected_id: None,
             hs: HandshakeState::AwaitHello,
             decoder: FrameDecoder::new(),
+            sealer: None,
+            opener: None,
+            keys: None,
             hello: None,
             listen_addr: None,
             transport: Transport::Tcp,
@@ -1075,7 +1128,10 @@ impl Node {
             loop {
                 let next = match self.pool.get_mut(id) {
                     Some(c) if c.state.is_terminal() => return,
-                    Some(c) => c.decoder.next_message(),
+                    Some(c) => match c.opener.as_mut() {
+                        Some(opener) => c.decoder.next_with(|p| opener.open(p)),
+                        None => c.decoder.next_message().map_err(ChannelError::Wire),
+                    },
                     None => return,
                 };
                 match next {
@@ -1086,7 +1142,8 @@ impl Node {
                         self.on_message(id, msg, now);
                     }
                     Ok(None) => break,
-                    Err(e) => return self.on_wire_error(id, e),
+                    Err(ChannelError::Wire(e)) => return self.on_wire_error(id, e),
+                    Err(e) => return self.on_channel_error(id, e),
                 }
             }
         }
@@ -1108,6 +1165,34 @@ impl Node {
                 PeerError::HandshakeFailed(HandshakeError::Malformed(e)),
                 None,
             );
+        }
+    }
+
+    /// A sealed frame that did not open (tampered, truncated, reordered, replayed): the stream
+    /// can no longer be trusted, the connection ends with `ProtocolViolation`.
+    fn on_channel_error(&mut self, id: ConnId, e: ChannelError) {
+        let Some(c) = self.pool.get(id) else { return };
+        if let Some(p) = c.node_id() {
+            let unix = self.clock.unix(self.now);
+            self.reputation
+                .report(p, Report::ProtocolViolation(Violation::BadFrame), unix);
+        }
+        self.disconnect(
+            id,
+            DisconnectReason::ProtocolViolation,
+            &e.to_string(),
+            false,
+        );
+    }
+
+    /// Switches a connection to the sealed channel.
+    fn install_keys(&mut self, id: ConnId, keys: &SessionKeys) {
+        let limits = self.rekey_limits;
+        if let Some(c) = self.pool.get_mut(id) {
+            let (sealer, opener) = keys.split(limits);
+            c.sealer = Some(Box::new(sealer));
+            c.opener = Some(Box::new(opener));
+            c.keys = Some(Box::new(keys.clone()));
         }
     }
 
@@ -1237,13 +1322,13 @@ impl Node {
             (HandshakeState::AwaitResponse { .. }, Message::HandshakeResponse(r)) => {
                 let unix = self.unix_secs();
                 match handshake::on_response(&c.hs, &r, &local_hello!(self, unix)) {
-                    Ok((confirm, peer)) => Ok(Some((peer, Some(confirm)))),
+                    Ok((confirm, peer, keys)) => Ok(Some((peer, Some(confirm), keys))),
                     Err(e) => Err(PeerError::HandshakeFailed(e)),
                 }
             }
             (HandshakeState::AwaitConfirm { .. }, Message::HandshakeConfirm(cf)) => {
                 handshake::on_confirm(&c.hs, &cf)
-                    .map(|p| Some((p, None)))
+                    .map(|(p, keys)| Some((p, None, keys)))
                     .map_err(PeerError::HandshakeFailed)
             }
             (_, m) => Err(PeerError::HandshakeFailed(
@@ -1255,19 +1340,28 @@ impl Node {
         };
         match result {
             Ok(None) => {}
-            Ok(Some((peer, confirm))) => self.on_established(id, peer, confirm, now),
+            Ok(Some((peer, confirm, keys))) => self.on_established(id, peer, confirm, keys, now),
             Err(e) => self.fail(id, e, None),
         }
     }
 
     /// The peer proved `peer`. Applies the checks that need the whole node, then connects.
+    ///
+    /// The channel switches to sealed frames right after `HandshakeConfirm`: the responder
+    /// (no `confirm` to send) at once, since the initiator seals everything after its
+    /// confirmation; the initiator right after sending it. A refusal before that point goes out
+    /// in plain text, one after it sealed, matching what the peer expects.
     fn on_established(
         &mut self,
         id: ConnId,
         peer: PeerHello,
         confirm: Option<Message>,
+        keys: SessionKeys,
         now: Instant,
     ) {
+        if confirm.is_none() {
+            self.install_keys(id, &keys);
+        }
         let Some(c) = self.pool.get(id) else { return };
         let direction = c.direction;
         if let Some(why) = self.ban_of(Some(c.remote.ip()), Some(&peer.node_id), now) {
@@ -1282,6 +1376,7 @@ impl Node {
         }
         if let Some(confirm) = confirm {
             self.send(id, &confirm);
+            self.install_keys(id, &keys);
         }
         if let Some(other_id) = self.pool.by_node(&peer.node_id) {
             let other_dir = self.pool.get(other_id).map(|o| o.direction);
@@ -1527,13 +1622,15 @@ impl Node {
             && !matches!(error, PeerError::Refused { .. })
         {
             let text = truncate(&error.to_string(), wire::MAX_DISCONNECT_TEXT_LEN);
-            self.send(
-                id,
-                &Message::Disconnect(Disconnect {
-                    reason: reason.code(),
-                    text,
-                }),
-            );
+            let msg = Message::Disconnect(Disconnect {
+                reason: reason.code(),
+                text,
+            });
+            // Out of the pool already: sealed with the connection's own sealer, if it has one
+            // (a responder that refuses right after the confirmation).
+            if let Some(bytes) = Node::frame_of(&msg, c.sealer.as_deref_mut()) {
+                self.outputs.push_back(Output::Transmit { conn: id, bytes });
+            }
         }
         if transport_up {
             self.outputs.push_back(Output::Close { conn: id });
@@ -1835,6 +1932,8 @@ impl PeerError {
                 HandshakeError::SelfConnection => "self_connection",
                 HandshakeError::UnexpectedMessage { .. } => "unexpected_message",
                 HandshakeError::Malformed(_) => "malformed",
+                HandshakeError::UnsupportedSuite { .. } => "unsupported_suite",
+                HandshakeError::BadKemKey => "bad_kem_key",
             },
             PeerError::Timeout(Stage::Connect) => "connect_timeout",
             PeerError::Timeout(Stage::Handshake) => "handshake_timeout",
@@ -1858,9 +1957,9 @@ impl PeerError {
 
 fn reason_for(e: &PeerError) -> DisconnectReason {
     match e {
-        PeerError::HandshakeFailed(HandshakeError::IncompatibleVersion { .. }) => {
-            DisconnectReason::IncompatibleVersion
-        }
+        PeerError::HandshakeFailed(
+            HandshakeError::IncompatibleVersion { .. } | HandshakeError::UnsupportedSuite { .. },
+        ) => DisconnectReason::IncompatibleVersion,
         PeerError::HandshakeFailed(HandshakeError::SelfConnection) => {
             DisconnectReason::SelfConnection
         }
