@@ -117,7 +117,7 @@ pub fn connect_in_memory(
         let mut to_server = Vec::new();
         loop {
             match client.poll_output() {
-                Output::Dial { conn, addr } if addr == server_addr && cc.is_none() => {
+                Output::Dial { conn, addr, .. } if addr == server_addr && cc.is_none() => {
                     cc = Some(conn);
                     cs = Some(server.accept(client_remote, now));
                     client.handle_input(Input::Connected { conn, now });

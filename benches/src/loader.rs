@@ -157,7 +157,7 @@ async fn drive(
     loop {
         let wake = loop {
             match node.poll_output() {
-                Output::Dial { conn, addr } if addr == server && sock.is_none() => {
+                Output::Dial { conn, addr, .. } if addr == server && sock.is_none() => {
                     let now = Instant::now();
                     match connect(src, server).await {
                         Ok(s) => {
