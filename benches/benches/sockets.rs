@@ -390,7 +390,9 @@ fn node_role() {
     );
     // One side's floor on one core: a sign+verify pair and half the ML-KEM work.
     let pair_us = 2.0 / ((pairs_before + pairs_after) / 2.0) * 1e6;
-    println!("  one side's floor: sign+verify + half of ML-KEM {pair_us:.0} µs of CPU per handshake");
+    println!(
+        "  one side's floor: sign+verify + half of ML-KEM {pair_us:.0} µs of CPU per handshake"
+    );
     for (target, rate, (node_cpu, loader_cpu), rss, heap, failures) in figures {
         println!(
             "  {target:>5} peers: {rate:>6.0} handshakes/s (ratio to floor {:.2}); CPU per handshake: node {node_cpu:.0} µs (x{:.2} the floor), loader {loader_cpu:.0} µs (x{:.2})",

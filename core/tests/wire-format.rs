@@ -125,7 +125,10 @@ fn quic_listen_addr_is_optional_on_the_wire() {
     let old = body(KEM_ENCAPSULATION_KEY_LEN).to_cbor();
     let t = MessageType::Handshake;
     assert!(!old.windows(16).any(|w| w == b"quic_listen_addr"));
-    assert_eq!(HandshakeBody::from_cbor(t, &old).unwrap(), body(KEM_ENCAPSULATION_KEY_LEN));
+    assert_eq!(
+        HandshakeBody::from_cbor(t, &old).unwrap(),
+        body(KEM_ENCAPSULATION_KEY_LEN)
+    );
     let new = quic_body().to_cbor();
     assert!(new.windows(16).any(|w| w == b"quic_listen_addr"));
     assert_eq!(HandshakeBody::from_cbor(t, &new).unwrap(), quic_body());

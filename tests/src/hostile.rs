@@ -14,9 +14,11 @@
 //!   [`crate::script`]) and return a [`Session`].
 //! - [`Session`]: after the handshake, [`Session::send`] a message, [`Session::send_raw`] bytes,
 //!   [`Session::recv`] the next message. **All framing and encoding after the handshake goes
-//!   through one function pair, [`Session::seal`] (out) and [`Session::open`] (in)**: that is
-//!   where an encrypted channel after the handshake plugs in.
+//!   through one function pair, [`Session::seal`] (out) and [`Session::open`] (in)**, which
+//!   speak the sealed channel of protocol version 2 (ChaCha20-Poly1305 under the session keys
+//!   the handshake derived, `qudag_peer::channel`).
 
+use qudag_peer::channel::{ChannelError, Opener, RekeyLimits, Sealer, SessionKeys};
 use qudag_peer::handshake::{self, HandshakeState, LocalHello, PeerHello};
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{FrameDecoder, Message, WireError};
@@ -46,6 +48,8 @@ pub enum Recv {
     TimedOut,
     /// Bytes that do not decode (the stream is unusable).
     Invalid(WireError),
+    /// A sealed frame that does not open (tampered, reordered, replayed, or plain).
+    Unsealed(ChannelError),
 }
 
 /// The wall clock in seconds since the epoch (what an honest peer puts in its handshake).
@@ -132,12 +136,22 @@ impl Raw {
 
     /// The next plain frame, waiting at most `timeout`.
     pub fn recv_plain(&mut self, timeout: Duration) -> Recv {
+        self.recv_frame(timeout, None)
+    }
+
+    /// The next frame, opened by `opener` if given (else plain), waiting at most `timeout`.
+    fn recv_frame(&mut self, timeout: Duration, mut opener: Option<&mut Opener>) -> Recv {
         let deadline = Instant::now() + timeout;
         loop {
-            match self.decoder.next_message() {
+            let next = match opener.as_deref_mut() {
+                Some(o) => self.decoder.next_with(|p| o.open(p)),
+                None => self.decoder.next_message().map_err(ChannelError::Wire),
+            };
+            match next {
                 Ok(Some(m)) => return Recv::Message(m),
                 Ok(None) => {}
-                Err(e) => return Recv::Invalid(e),
+                Err(ChannelError::Wire(e)) => return Recv::Invalid(e),
+                Err(e) => return Recv::Unsealed(e),
             }
             if self.carry.is_empty() {
                 let mut buf = [0u8; CHUNK];
@@ -200,7 +214,9 @@ impl Raw {
                 Recv::Closed => return (got, true),
                 Recv::TimedOut => return (got, false),
                 // Whatever follows undecodable bytes is unusable; the test reads the close.
-                Recv::Invalid(_) => return (got, self.drain_until_closed(deadline)),
+                Recv::Invalid(_) | Recv::Unsealed(_) => {
+                    return (got, self.drain_until_closed(deadline))
+                }
             }
         }
     }
@@ -235,7 +251,7 @@ impl Raw {
             Recv::Message(other) => return Err((vec![other], self)),
             _ => return Err((Vec::new(), self)),
         };
-        let Ok((confirm, peer)) = handshake::on_response(&state, &resp, &local) else {
+        let Ok((confirm, peer, keys)) = handshake::on_response(&state, &resp, &local) else {
             return Err((Vec::new(), self));
         };
         if self.send_plain(&confirm).is_err() {
@@ -246,7 +262,7 @@ impl Raw {
             response: Message::HandshakeResponse(resp),
             confirm: Some(confirm),
         };
-        Ok(Session::new(self, peer, state, transcript))
+        Ok(Session::new(self, peer, state, keys, transcript))
     }
 
     /// Completes a handshake as the responder (the node dialed us), as `identity`.
@@ -268,7 +284,7 @@ impl Raw {
             Recv::Message(Message::HandshakeConfirm(c)) => c,
             _ => return Err(self),
         };
-        let Ok(peer) = handshake::on_confirm(&state, &confirm) else {
+        let Ok((peer, keys)) = handshake::on_confirm(&state, &confirm) else {
             return Err(self);
         };
         let transcript = Transcript {
@@ -276,7 +292,7 @@ impl Raw {
             response: reply,
             confirm: Some(Message::HandshakeConfirm(confirm)),
         };
-        Ok(Session::new(self, peer, state, transcript))
+        Ok(Session::new(self, peer, state, keys, transcript))
     }
 }
 
@@ -297,32 +313,51 @@ pub struct Session {
     raw: Raw,
     /// What the node proved about itself.
     pub peer: PeerHello,
-    /// The finished handshake state (the keys of a future sealed channel derive from it).
+    /// The finished handshake state.
     pub state: HandshakeState,
     /// The handshake messages exchanged.
     pub transcript: Transcript,
+    /// Seals what this peer sends.
+    sealer: Sealer,
+    /// Opens what the node sends.
+    opener: Opener,
 }
 
 impl Session {
-    fn new(raw: Raw, peer: PeerHello, state: HandshakeState, transcript: Transcript) -> Session {
+    fn new(
+        raw: Raw,
+        peer: PeerHello,
+        state: HandshakeState,
+        keys: SessionKeys,
+        transcript: Transcript,
+    ) -> Session {
+        let (sealer, opener) = keys.split(RekeyLimits::default());
         Session {
             raw,
             peer,
             state,
             transcript,
+            sealer,
+            opener,
         }
     }
 
-    /// Frames and encodes one outgoing message: THE single place where bytes after the
-    /// handshake are produced (an encrypted channel seals here).
+    /// Seals one outgoing message: THE single place where bytes after the handshake are
+    /// produced.
     fn seal(&mut self, msg: &Message) -> io::Result<Vec<u8>> {
-        msg.encode().map_err(io::Error::other)
+        self.sealer.seal_message(msg).map_err(io::Error::other)
     }
 
-    /// Decodes the next incoming message: THE single place where bytes after the handshake
-    /// are read (an encrypted channel opens here).
+    /// Opens the next incoming message: THE single place where bytes after the handshake are
+    /// read.
     fn open(&mut self, timeout: Duration) -> Recv {
-        self.raw.recv_plain(timeout)
+        self.raw.recv_frame(timeout, Some(&mut self.opener))
+    }
+
+    /// Encodes `msg` as a plain (unsealed) frame and writes it: what a peer that ignores the
+    /// channel would send after the handshake.
+    pub fn send_unsealed(&mut self, msg: &Message) -> io::Result<()> {
+        self.raw.send_plain(msg)
     }
 
     /// Sends one message.
@@ -352,7 +387,9 @@ impl Session {
                 Recv::Message(m) => got.push(m),
                 Recv::Closed => return (got, true),
                 Recv::TimedOut => return (got, false),
-                Recv::Invalid(_) => return (got, self.raw.drain_until_closed(deadline)),
+                Recv::Invalid(_) | Recv::Unsealed(_) => {
+                    return (got, self.raw.drain_until_closed(deadline))
+                }
             }
         }
     }

@@ -13,8 +13,8 @@ use qudag_peer::wire::{App, Message, Ping, MAX_APP_PAYLOAD, MAX_FRAME_LEN};
 use qudag_peer::Identity;
 use qudag_peer_tests::script::{connect_as, frames, Session};
 use qudag_peer_tests::{keys, Net};
-use std::net::SocketAddr;
 use serde_bytes::ByteBuf;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 fn reason(msgs: &[Message]) -> Option<DisconnectReason> {
@@ -437,6 +437,7 @@ fn connect_as_with(net: &mut Net, raw: usize, id: &Identity, rekey_frames: u64) 
         listen_addr: None,
         unix_secs: net.unix_start.plus(elapsed).as_secs(),
         max_skew: Duration::from_secs(300),
+        quic_listen_addr: None,
     };
     let (st, m) = handshake::initiate(&local, None, &mut Rng::from_seed([4; 32]));
     net.raw_send(raw, &m.encode().unwrap());

@@ -202,6 +202,8 @@ fn crafted_hello(identity: &Identity, version: u32, min_version: u32, timestamp:
                 nonce: ByteBuf::from(vec![7u8; qudag_peer::wire::NONCE_LEN]),
                 user_agent: qudag_peer_tests::hostile::USER_AGENT.into(),
                 listen_addr: None,
+                suite: qudag_peer::channel::SUITE.into(),
+                kem: ByteBuf::from(qudag_peer::channel::kem_keygen(&mut Rng::from_seed([7; 32])).1),
                 quic_listen_addr: None,
             }
             .to_cbor(),
@@ -327,7 +329,7 @@ fn handshake_attacks_are_refused_with_their_reasons() {
     let Recv::Message(Message::HandshakeResponse(resp)) = raw.recv_plain(WAIT) else {
         panic!("no response")
     };
-    let (confirm, _) = handshake::on_response(&st, &resp, &local).unwrap();
+    let (confirm, _, _) = handshake::on_response(&st, &resp, &local).unwrap();
     let Message::HandshakeConfirm(HandshakeConfirm { signature }) = confirm else {
         unreachable!()
     };
