@@ -201,7 +201,7 @@ fn crypto_pairs_per_sec(budget: Duration) -> f64 {
                     let sig = dilithium3::detached_sign(&msg, &sk);
                     let ok = dilithium3::verify_detached_signature(&sig, &msg, &pk).is_ok();
                     assert!(ok, "a fresh signature verifies");
-                    if n % 2 == 0 {
+                    if n.is_multiple_of(2) {
                         let (dk, ek) = channel::kem_keygen(&mut rng);
                         let (ct, ss) = channel::kem_encapsulate(&ek, &mut rng).expect("valid key");
                         assert_eq!(channel::kem_decapsulate(&dk, &ct), Some(ss));
