@@ -42,7 +42,7 @@
 
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
-use futures_lite::{future, AsyncReadExt, AsyncWriteExt, FutureExt};
+use futures_lite::{future, AsyncWriteExt, FutureExt};
 use qudag_peer::node::{DurableState, IoFailure};
 use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Transport};
 use qudag_peer_runtime::quic::{self, Pending, QuicEndpoints, QuicStream};
@@ -54,7 +54,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Bytes read from a socket at a time.
+/// Bytes read from a socket at a time (a stack buffer, only while the socket is readable).
 pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Events buffered per subscriber; past that a slow subscriber loses the oldest and gets
@@ -286,11 +286,17 @@ impl Sockets for Driver {
         .detach();
         let io = self.io.clone();
         let reader = smol::spawn(async move {
-            let mut buf = vec![0u8; READ_CHUNK];
             loop {
-                let (msg, last) = match (&*stream).read(&mut buf).await {
+                // Wait for readiness first and read into a stack buffer that never lives
+                // across an await: an idle connection holds no read buffer (READ_CHUNK).
+                let ready = stream.readable().await;
+                let mut buf = [0u8; READ_CHUNK];
+                let (msg, last) = match ready
+                    .and_then(|()| std::io::Read::read(&mut stream.get_ref(), &mut buf))
+                {
                     Ok(0) => (Io::Closed(conn, IoFailure::Eof), true),
                     Ok(n) => (Io::Data(conn, buf[..n].to_vec()), false),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => (Io::Closed(conn, IoFailure::from_io_error(&e)), true),
                 };
                 if io.try_send(msg).is_err() || last {

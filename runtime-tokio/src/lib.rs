@@ -44,12 +44,12 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
-/// Bytes read from a socket at a time.
+/// Bytes read from a socket at a time (a stack buffer, only while the socket is readable).
 pub const READ_CHUNK: usize = 16 * 1024;
 
 /// Events buffered per subscriber; a slower subscriber gets `RecvError::Lagged`.
@@ -247,7 +247,7 @@ impl Sockets for Driver {
             }
         };
         let _ = stream.set_nodelay(true);
-        let (mut rd, mut wr) = stream.into_split();
+        let (rd, mut wr) = stream.into_split();
         let io = self.io.clone();
         tokio::spawn(async move {
             while let Ok(bytes) = rx.recv().await {
@@ -260,11 +260,15 @@ impl Sockets for Driver {
         });
         let io = self.io.clone();
         let reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_CHUNK];
             loop {
-                let (msg, last) = match rd.read(&mut buf).await {
+                // Wait for readiness first and read into a stack buffer that never lives
+                // across an await: an idle connection holds no read buffer (READ_CHUNK).
+                let ready = rd.readable().await;
+                let mut buf = [0u8; READ_CHUNK];
+                let (msg, last) = match ready.and_then(|()| rd.try_read(&mut buf)) {
                     Ok(0) => (Io::Closed(conn, IoFailure::Eof), true),
                     Ok(n) => (Io::Data(conn, buf[..n].to_vec()), false),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(e) => (Io::Closed(conn, IoFailure::from_io_error(&e)), true),
                 };
                 if io.send(msg).is_err() || last {
