@@ -1389,8 +1389,15 @@ impl Node {
                     peer.node_id
                 }
             };
+            // A connection already closing (an operator removal waiting for its ack) cannot be
+            // replaced: closing it is under way, and dropping it from the index while it is
+            // still connected would leave two connections to one node (found by the node_ops
+            // fuzzer). The newcomer is refused; the peer reconnects once the old one is gone.
+            let other_closing = self.pool.get(other_id).is_some_and(|o| o.closing.is_some());
             let keep_new = match other_dir {
-                Some(od) if od != direction => initiator(direction) < initiator(od),
+                Some(od) if od != direction && !other_closing => {
+                    initiator(direction) < initiator(od)
+                }
                 _ => false,
             };
             if keep_new {
