@@ -88,6 +88,17 @@ pub enum Cmd {
     },
 }
 
+impl Cmd {
+    /// The output format the command asks for; an error is reported in it too.
+    pub fn format(&self) -> Format {
+        match self {
+            Cmd::Status { format } => *format,
+            Cmd::Peer(p) => p.format(),
+            Cmd::Start { .. } | Cmd::Stop | Cmd::Testnet { .. } => Format::Table,
+        }
+    }
+}
+
 /// `qudag peer …`.
 #[derive(Debug, Subcommand)]
 pub enum PeerCmd {
@@ -164,6 +175,21 @@ pub enum PeerCmd {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+impl PeerCmd {
+    /// `--format`.
+    pub fn format(&self) -> Format {
+        match self {
+            PeerCmd::List { format, .. }
+            | PeerCmd::Add { format, .. }
+            | PeerCmd::Remove { format, .. }
+            | PeerCmd::Ban { format, .. }
+            | PeerCmd::Unban { format, .. }
+            | PeerCmd::Info { format, .. }
+            | PeerCmd::Stats { format } => *format,
+        }
+    }
 }
 
 /// `--priority`.

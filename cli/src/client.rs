@@ -67,166 +67,143 @@ pub fn status(data_dir: &Path, format: Format) -> Result<()> {
     Ok(())
 }
 
-/// `qudag peer …`: the format to report an error in, and the result.
-pub fn peer(cmd: PeerCmd, data_dir: &Path) -> (Format, Result<()>) {
-    let style = Style {
-        color: util::color_stdout(),
-    };
+/// `qudag peer …`.
+pub fn peer(cmd: PeerCmd, data_dir: &Path) -> Result<()> {
     match cmd {
-        PeerCmd::List { format, filter } => (
-            format,
-            (|| {
-                if filter == Filter::Known {
-                    let known: Vec<render::KnownView> =
-                        decode(request(data_dir, Command::KnownList, CALL_TIMEOUT)?)?;
-                    match format {
-                        Format::Json => print_json(&render::known_json(&known))?,
-                        Format::Table => util::out(&render::known_table(&known))?,
-                    }
-                    return Ok(());
-                }
-                if filter == Filter::Banned {
-                    let bans: Vec<BanView> =
-                        decode(request(data_dir, Command::BanList, CALL_TIMEOUT)?)?;
-                    match format {
-                        Format::Json => print_json(&render::ban_json(&bans))?,
-                        Format::Table => util::out(&render::ban_table(&bans))?,
-                    }
-                    return Ok(());
-                }
-                let peers: Vec<PeerView> =
-                    decode(request(data_dir, Command::PeerList, CALL_TIMEOUT)?)?;
-                let peers = render::filter_peers(peers, filter);
-                match format {
-                    Format::Json => print_json(&render::peer_json(&peers))?,
-                    Format::Table => util::out(&render::peer_table(&peers, style))?,
-                }
-                Ok(())
-            })(),
-        ),
+        PeerCmd::List { format, filter } => list(data_dir, format, filter),
         PeerCmd::Add {
             address,
             priority,
             format,
-        } => (
-            format,
-            (|| {
-                let command = Command::PeerAdd {
-                    address: address.clone(),
-                    priority: priority.into(),
-                };
-                let r = request(data_dir, command, ADD_TIMEOUT)?;
-                match format {
-                    Format::Json => print_json(&with_version(r))?,
-                    Format::Table => util::out(&format!(
-                        "Peer {address} added successfully (peer id {})\n",
-                        r["peer_id"].as_str().unwrap_or("?")
-                    ))?,
-                }
-                Ok(())
-            })(),
-        ),
+        } => {
+            let command = Command::PeerAdd {
+                address: address.clone(),
+                priority: priority.into(),
+            };
+            let r = request(data_dir, command, ADD_TIMEOUT)?;
+            match format {
+                Format::Json => print_json(&with_version(r)),
+                Format::Table => util::out(&format!(
+                    "Peer {address} added successfully (peer id {})\n",
+                    r["peer_id"].as_str().unwrap_or("?")
+                )),
+            }
+        }
         PeerCmd::Remove {
             target,
             ban,
             format,
-        } => (
-            format,
-            (|| {
-                let command = Command::PeerRemove {
-                    target: target.clone(),
-                    ban,
-                };
-                let r = request(data_dir, command, CALL_TIMEOUT)?;
-                match format {
-                    Format::Json => print_json(&with_version(r))?,
-                    Format::Table => {
-                        let id = r["peer_id"]
-                            .as_str()
-                            .map_or_else(String::new, |i| format!(" (peer id {i})"));
-                        if ban {
-                            util::out(&format!("Peer {target}{id} removed and banned\n"))?;
-                        } else {
-                            util::out(&format!("Peer {target}{id} removed\n"))?;
-                        }
+        } => {
+            let command = Command::PeerRemove {
+                target: target.clone(),
+                ban,
+            };
+            let r = request(data_dir, command, CALL_TIMEOUT)?;
+            match format {
+                Format::Json => print_json(&with_version(r)),
+                Format::Table => {
+                    let id = r["peer_id"]
+                        .as_str()
+                        .map_or_else(String::new, |i| format!(" (peer id {i})"));
+                    if ban {
+                        util::out(&format!("Peer {target}{id} removed and banned\n"))
+                    } else {
+                        util::out(&format!("Peer {target}{id} removed\n"))
                     }
                 }
-                Ok(())
-            })(),
-        ),
+            }
+        }
         PeerCmd::Ban {
             target,
             duration,
             reason,
             format,
-        } => (
-            format,
-            (|| {
-                let command = Command::PeerBan {
+        } => {
+            let command = Command::PeerBan {
+                target: target.clone(),
+                duration_secs: duration.map(|d| d.as_secs()),
+                reason,
+            };
+            let r = request(data_dir, command, CALL_TIMEOUT)?;
+            match format {
+                Format::Json => print_json(&with_version(r)),
+                Format::Table => {
+                    let b: BanView = decode(r)?;
+                    let until = match (&b.expires, duration) {
+                        (Some(e), Some(d)) => {
+                            format!("for {} (until {e})", util::format_duration(d))
+                        }
+                        (Some(e), None) => format!("until {e}"),
+                        (None, _) => "permanently".to_string(),
+                    };
+                    util::out(&format!("banned {} {until}: {}\n", b.target, b.reason))
+                }
+            }
+        }
+        PeerCmd::Unban { target, format } => {
+            let r = request(
+                data_dir,
+                Command::PeerUnban {
                     target: target.clone(),
-                    duration_secs: duration.map(|d| d.as_secs()),
-                    reason,
-                };
-                let r = request(data_dir, command, CALL_TIMEOUT)?;
-                match format {
-                    Format::Json => print_json(&with_version(r))?,
-                    Format::Table => {
-                        let b: BanView = decode(r)?;
-                        let until = match (&b.expires, duration) {
-                            (Some(e), Some(d)) => {
-                                format!("for {} (until {e})", util::format_duration(d))
-                            }
-                            (Some(e), None) => format!("until {e}"),
-                            (None, _) => "permanently".to_string(),
-                        };
-                        util::out(&format!("banned {} {until}: {}\n", b.target, b.reason))?;
-                    }
+                },
+                CALL_TIMEOUT,
+            )?;
+            match format {
+                Format::Json => print_json(&with_version(r)),
+                Format::Table => {
+                    let b: BanView = decode(r)?;
+                    util::out(&format!("unbanned {}\n", b.target))
                 }
-                Ok(())
-            })(),
-        ),
-        PeerCmd::Unban { target, format } => (
-            format,
-            (|| {
-                let r = request(
-                    data_dir,
-                    Command::PeerUnban {
-                        target: target.clone(),
-                    },
-                    CALL_TIMEOUT,
-                )?;
-                match format {
-                    Format::Json => print_json(&with_version(r))?,
-                    Format::Table => {
-                        let b: BanView = decode(r)?;
-                        util::out(&format!("unbanned {}\n", b.target))?;
-                    }
+            }
+        }
+        PeerCmd::Info { target, format } => {
+            let r = request(data_dir, Command::PeerInfo { target }, CALL_TIMEOUT)?;
+            match format {
+                Format::Json => print_json(&r),
+                Format::Table => util::out(&render::info_text(&r)),
+            }
+        }
+        PeerCmd::Stats { format } => {
+            let r = request(data_dir, Command::Stats, CALL_TIMEOUT)?;
+            match format {
+                Format::Json => print_json(&with_version(r)),
+                Format::Table => util::out(&render::stats_text(&r)),
+            }
+        }
+    }
+}
+
+/// `qudag peer list`: live connections (all, or filtered), the ban list or the address book.
+fn list(data_dir: &Path, format: Format, filter: Filter) -> Result<()> {
+    match filter {
+        Filter::Known => {
+            let known: Vec<render::KnownView> =
+                decode(request(data_dir, Command::KnownList, CALL_TIMEOUT)?)?;
+            match format {
+                Format::Json => print_json(&render::known_json(&known)),
+                Format::Table => util::out(&render::known_table(&known)),
+            }
+        }
+        Filter::Banned => {
+            let bans: Vec<BanView> = decode(request(data_dir, Command::BanList, CALL_TIMEOUT)?)?;
+            match format {
+                Format::Json => print_json(&render::ban_json(&bans)),
+                Format::Table => util::out(&render::ban_table(&bans)),
+            }
+        }
+        _ => {
+            let peers: Vec<PeerView> = decode(request(data_dir, Command::PeerList, CALL_TIMEOUT)?)?;
+            let peers = render::filter_peers(peers, filter);
+            match format {
+                Format::Json => print_json(&render::peer_json(&peers)),
+                Format::Table => {
+                    let style = Style {
+                        color: util::color_stdout(),
+                    };
+                    util::out(&render::peer_table(&peers, style))
                 }
-                Ok(())
-            })(),
-        ),
-        PeerCmd::Info { target, format } => (
-            format,
-            (|| {
-                let r = request(data_dir, Command::PeerInfo { target }, CALL_TIMEOUT)?;
-                match format {
-                    Format::Json => print_json(&r)?,
-                    Format::Table => util::out(&render::info_text(&r))?,
-                }
-                Ok(())
-            })(),
-        ),
-        PeerCmd::Stats { format } => (
-            format,
-            (|| {
-                let r = request(data_dir, Command::Stats, CALL_TIMEOUT)?;
-                match format {
-                    Format::Json => print_json(&with_version(r))?,
-                    Format::Table => util::out(&render::stats_text(&r))?,
-                }
-                Ok(())
-            })(),
-        ),
+            }
+        }
     }
 }
 

@@ -74,15 +74,15 @@ pub fn main() -> ExitCode {
         }
     };
     let data_dir = util::data_dir(cli.data_dir.as_deref());
-    let (format, result) = run(cli.command, &data_dir);
-    match result {
+    let format = cli.command.format();
+    match run(cli.command, &data_dir) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => report(&e, format),
     }
 }
 
-/// Runs a parsed command: the format to report an error in, and the result.
-fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), Error>) {
+/// Runs a parsed command.
+fn run(command: Cmd, data_dir: &Path) -> Result<(), Error> {
     match command {
         Cmd::Start {
             config,
@@ -102,13 +102,11 @@ fn run(command: Cmd, data_dir: &Path) -> (Format, Result<(), Error>) {
                 metrics_listen,
                 no_metrics,
             };
-            (Format::Table, daemon::run(data_dir, &opts))
+            daemon::run(data_dir, &opts)
         }
-        Cmd::Testnet { nodes, duration } => {
-            (Format::Table, testnet::run(usize::from(nodes), duration))
-        }
-        Cmd::Status { format } => (format, client::status(data_dir, format)),
-        Cmd::Stop => (Format::Table, client::stop(data_dir)),
+        Cmd::Testnet { nodes, duration } => testnet::run(usize::from(nodes), duration),
+        Cmd::Status { format } => client::status(data_dir, format),
+        Cmd::Stop => client::stop(data_dir),
         Cmd::Peer(p) => client::peer(p, data_dir),
     }
 }
