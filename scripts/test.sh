@@ -39,6 +39,7 @@ if cargo tree -p qudag-peer -e normal --prefix none | grep -E '^(tokio|smol|asyn
   echo "qudag-peer (core) must not depend on an async runtime" >&2
   exit 1
 fi
+scripts/check-module-cycles.sh
 
 echo "== formatting"
 cargo fmt --all -- --check
