@@ -9,10 +9,10 @@ use crate::metrics::MetricsServer;
 use crate::render::{BanView, KnownView, PeerView, StatusView};
 use crate::util;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
-use qudag_peer::config::MetricsConfig;
-use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
-use qudag_peer::node::USER_AGENT;
+use qudag_peer::MetricsConfig;
+use qudag_peer::USER_AGENT;
 use qudag_peer::{Config, Event, NodeId};
+use qudag_peer::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use qudag_peer_tokio::NodeHandle;
 use std::net::SocketAddr;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -99,7 +99,7 @@ fn check_access(dir: &Path) -> Result<(), String> {
 
 /// A configuration file error as one line: the file, the line, the key and value, and what
 /// is wrong (the core's own display names a generic `config.toml`).
-fn config_error(path: &Path, text: &str, e: &qudag_peer::config::ConfigError) -> String {
+fn config_error(path: &Path, text: &str, e: &qudag_peer::ConfigError) -> String {
     let mut s = format!("config file {}", path.display());
     if let Some(line) = e.line {
         s.push_str(&format!(" line {line}"));
@@ -169,7 +169,7 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
     // The core only warns about a bootstrap address it cannot parse and starts without it:
     // in the operator's own file that is an error, like any other bad value.
     for b in &config.network.peers.bootstrap_nodes {
-        if let Err(e) = qudag_peer::addr::PeerAddress::parse(b) {
+        if let Err(e) = qudag_peer::PeerAddress::parse(b) {
             let at = path.as_ref().map_or_else(String::new, |p| {
                 let quoted = [format!("\"{b}\""), format!("'{b}'")];
                 match text
@@ -357,7 +357,7 @@ async fn serve(
     config: Config,
     identity: Identity,
     store: Store,
-    state: Option<qudag_peer::node::DurableState>,
+    state: Option<qudag_peer::DurableState>,
 ) -> Result<(), String> {
     let listen = config.network.listen;
     let quic = config
@@ -614,7 +614,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, String> {
 
 async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, String> {
     let h = &ctx.handle;
-    let gone = |e: qudag_peer::node::PeerError| format!("the node is stopping: {e}");
+    let gone = |e: qudag_peer::PeerError| format!("the node is stopping: {e}");
     match command {
         Command::Status => {
             let (counts, max, known, bans) = h
@@ -744,8 +744,8 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
 /// Why `target` names no connected peer, for `peer remove` and `peer info`. The core reads a
 /// target that is not 8+ hex characters as an address; its "missing port" is confusing for
 /// `abcd` (a too-short id prefix) or `1.2.3.4`.
-fn target_error(target: &str, e: qudag_peer::node::PeerError) -> String {
-    use qudag_peer::node::PeerError;
+fn target_error(target: &str, e: qudag_peer::PeerError) -> String {
+    use qudag_peer::PeerError;
     let t = target.trim();
     match e {
         PeerError::InvalidAddress(_) if t.bytes().all(|b| b.is_ascii_hexdigit()) => format!(
@@ -776,7 +776,7 @@ fn peer_info(
         .or_else(|| target.trim().parse().ok());
     if peer.is_none() && id.is_none() {
         return Err(match found {
-            Err(e @ qudag_peer::node::PeerError::InvalidAddress(_)) => format!(
+            Err(e @ qudag_peer::PeerError::InvalidAddress(_)) => format!(
                 "{} (a full 64-character node id shows a disconnected peer's reputation)",
                 target_error(target, e)
             ),
