@@ -126,7 +126,9 @@ pub struct PeerAddress {
 }
 
 impl PeerAddress {
-    /// Parses any of the forms in the [module documentation](self).
+    /// Parses any of the accepted forms: `ip:port`, `[ipv6]:port`, `domain:port`, `<v3 onion>.onion:port`,
+    /// `quantum://<node id>@<host>[:port]`, `quic://<host>:port` and `quic://<node id>@<host>[:port]`
+    /// (`docs/CLI.md` and the `addr` module documentation give the details).
     pub fn parse(s: &str) -> Result<PeerAddress, AddrError> {
         if s.len() > MAX_ADDRESS_LEN {
             return Err(AddrError::TooLong {
@@ -208,7 +210,7 @@ impl PeerAddress {
         matches!(self.host, Host::Onion(_))
     }
 
-    /// The [`AddrClass`] of an IP host; `None` for domains and onions.
+    /// The `AddrClass` of an IP host; `None` for domains and onions.
     pub fn class(&self) -> Option<AddrClass> {
         match self.host {
             Host::Ip(ip) => Some(classify(ip)),
@@ -216,7 +218,7 @@ impl PeerAddress {
         }
     }
 
-    /// The [`NetGroup`] of the host: [`netgroup`] for IPs, [`NetGroup::Onion`] for onions and
+    /// The [`NetGroup`] of the host: `netgroup` for IPs, [`NetGroup::Onion`] for onions and
     /// [`NetGroup::Domain`] for (unresolved) domains.
     pub fn netgroup(&self) -> NetGroup {
         match &self.host {
@@ -287,12 +289,12 @@ pub enum AddrError {
          node1.qudag.network:8000 or quantum://<node id>@host"
     )]
     Empty,
-    /// Longer than [`MAX_ADDRESS_LEN`].
+    /// Longer than `MAX_ADDRESS_LEN` (512 bytes).
     #[error("address too long: {len} bytes, the limit is {max}")]
     TooLong {
         /// The input's length in bytes.
         len: usize,
-        /// [`MAX_ADDRESS_LEN`].
+        /// `MAX_ADDRESS_LEN`.
         max: usize,
     },
     /// A plain (non-`quantum://`) address without a port.
@@ -349,14 +351,14 @@ pub enum AddrError {
         /// The host part.
         host: String,
     },
-    /// A hostname longer than [`MAX_HOSTNAME_LEN`].
+    /// A hostname longer than `MAX_HOSTNAME_LEN` (253 bytes).
     #[error("invalid hostname {host:?}: {len} characters long, the limit is {max}")]
     HostnameTooLong {
         /// The host part.
         host: String,
         /// Its length in bytes.
         len: usize,
-        /// [`MAX_HOSTNAME_LEN`].
+        /// `MAX_HOSTNAME_LEN`.
         max: usize,
     },
     /// A label of a hostname breaks RFC 1123.

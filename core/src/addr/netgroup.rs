@@ -136,7 +136,7 @@ fn translated_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 /// The network a peer is in, for spreading connections: peers in the same group are
 /// probably run by the same operator or reached through the same provider.
 ///
-/// See [`netgroup`] for how IP addresses are grouped.
+/// See `netgroup` for how IP addresses are grouped.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum NetGroup {
