@@ -18,14 +18,14 @@
 pub mod quic;
 
 use async_channel::{Receiver, Sender};
-use qudag_peer::bans::Ban;
-use qudag_peer::node::{DurableState, IoFailure, PeerError};
-use qudag_peer::peer::{PeerInfo, Priority};
-use qudag_peer::reputation::{Report, ReputationScore};
+use qudag_peer::Ban;
 use qudag_peer::UnixMillis;
 use qudag_peer::{
     Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId, Transport,
 };
+use qudag_peer::{DurableState, IoFailure, PeerError};
+use qudag_peer::{PeerInfo, Priority};
+use qudag_peer::{Report, ReputationScore};
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;
@@ -83,8 +83,8 @@ pub fn new_node(
 /// Where an `Output::DnsQuery` goes: `(local address to bind, server)`, reading
 /// `/etc/resolv.conf` when no resolver is configured; `None` drops the query.
 pub fn dns_route(server: Option<SocketAddr>) -> Option<(SocketAddr, SocketAddr)> {
-    let conf = || std::fs::read_to_string(qudag_peer::dns::RESOLV_CONF_PATH).ok();
-    qudag_peer::dns::udp_route(server, conf)
+    let conf = || std::fs::read_to_string(qudag_peer::RESOLV_CONF_PATH).ok();
+    qudag_peer::udp_route(server, conf)
 }
 
 /// Talks to a running node. Cheap to clone; every clone drives the same node.

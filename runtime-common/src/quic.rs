@@ -29,8 +29,8 @@
 //!   the peer's stream ([`Pending`]); more are refused. Each waits at most the core's
 //!   `handshake_timeout` for its stream.
 use crate::Io;
-use qudag_peer::node::IoFailure;
-use qudag_peer::wire::MAX_FRAME_LEN;
+use qudag_peer::IoFailure;
+use qudag_peer::MAX_FRAME_LEN;
 use qudag_peer::{Config, ConnId};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, Endpoint, EndpointConfig, Runtime, TransportConfig, VarInt};

@@ -17,7 +17,7 @@
 //! plain `futures_lite::future::block_on`.
 //!
 //! ```no_run
-//! use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN};
+//! use qudag_peer::{Identity, PUBLIC_KEY_LEN};
 //! use qudag_peer::{Config, Event};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,8 +43,8 @@
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::{future, AsyncWriteExt, FutureExt};
-use qudag_peer::node::{DurableState, IoFailure};
 use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Transport};
+use qudag_peer::{DurableState, IoFailure};
 use qudag_peer_runtime::quic::{self, Pending, QuicEndpoints, QuicStream};
 use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets, Stream};
 use smol::Task;
@@ -354,11 +354,11 @@ impl Sockets for Driver {
             let (socket, io) = (Arc::new(socket), self.io.clone());
             let rd = socket.clone();
             let reader = smol::spawn(async move {
-                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
+                let mut buf = vec![0u8; qudag_peer::MAX_DNS_RESPONSE_LEN];
                 loop {
                     let msg = match rd.recv(&mut buf).await {
                         Ok(n) => Io::Dns(buf[..n].to_vec()),
-                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
+                        Err(e) if qudag_peer::transient_udp_error(e.kind()) => continue,
                         Err(_) => return,
                     };
                     if io.try_send(msg).is_err() {

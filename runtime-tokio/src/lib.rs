@@ -12,7 +12,7 @@
 //! reads the wall clock once at start.
 //!
 //! ```no_run
-//! use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN};
+//! use qudag_peer::{Identity, PUBLIC_KEY_LEN};
 //! use qudag_peer::{Config, Event};
 //!
 //! #[tokio::main(flavor = "current_thread")]
@@ -35,8 +35,8 @@
 #![warn(missing_docs)]
 
 use async_channel::Sender;
-use qudag_peer::node::{DurableState, IoFailure};
 use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Transport};
+use qudag_peer::{DurableState, IoFailure};
 use qudag_peer_runtime::quic::{self, Pending, QuicEndpoints, QuicStream};
 use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets, Stream};
 use std::collections::HashMap;
@@ -331,11 +331,11 @@ impl Sockets for Driver {
             let (socket, io) = (Arc::new(socket), self.io.clone());
             let rd = socket.clone();
             let reader = tokio::spawn(async move {
-                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
+                let mut buf = vec![0u8; qudag_peer::MAX_DNS_RESPONSE_LEN];
                 loop {
                     let msg = match rd.recv(&mut buf).await {
                         Ok(n) => Io::Dns(buf[..n].to_vec()),
-                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
+                        Err(e) if qudag_peer::transient_udp_error(e.kind()) => continue,
                         Err(_) => return,
                     };
                     if io.send(msg).is_err() {
