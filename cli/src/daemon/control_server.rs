@@ -9,8 +9,8 @@ use crate::control::{self, Command, Response, MAX_REQUEST_LEN, PROTOCOL_VERSION}
 use crate::error::Error;
 use crate::render::{BanView, KnownView, PeerView, StatusView};
 use crate::util;
-use qudag_peer::USER_AGENT;
 use qudag_peer::NodeId;
+use qudag_peer::USER_AGENT;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
