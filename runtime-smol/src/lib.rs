@@ -3,9 +3,8 @@
 //! [`spawn`] binds a TCP listener (and, with `network.quic_listen`, a QUIC endpoint) and starts
 //! one driver task (on smol's global executor) that owns the sans-IO `Node`. The driver, its
 //! socket tasks and the [`NodeHandle`] are `qudag_peer_runtime`'s, the same for every
-//! runtime; this crate is its [`Runtime`](qudag_peer_runtime::Runtime) on smol ([`Smol`]:
-//! tasks, `async-io` sockets, quinn's `SmolRuntime` for QUIC and timers) and the event
-//! channel (`async-broadcast`).
+//! runtime; this crate is its [`Runtime`] on smol ([`Smol`]: tasks, `async-io` sockets,
+//! quinn's `SmolRuntime` for QUIC and timers) and the event channel (`async-broadcast`).
 //!
 //! Sockets and timers come from `async-io` and tasks from smol's global executor, which runs on
 //! its own threads, so a node works under any executor: `smol::block_on`, `async_std`, or a

@@ -3,9 +3,8 @@
 //! [`spawn`] binds a TCP listener (and, with `network.quic_listen`, a QUIC endpoint) and starts
 //! one driver task (with `tokio::spawn`) that owns the sans-IO `Node`. The driver, its socket
 //! tasks and the [`NodeHandle`] are `qudag_peer_runtime`'s, the same for every runtime; this
-//! crate is its [`Runtime`](qudag_peer_runtime::Runtime) on Tokio ([`Tokio`]: tasks, TCP,
-//! UDP, quinn's `TokioRuntime` for QUIC and timers) and the event channel (a Tokio
-//! `broadcast`).
+//! crate is its [`Runtime`] on Tokio ([`Tokio`]: tasks, TCP, UDP, quinn's `TokioRuntime` for
+//! QUIC and timers) and the event channel (a Tokio `broadcast`).
 //!
 //! ```no_run
 //! use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN};
