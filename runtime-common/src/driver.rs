@@ -17,8 +17,9 @@ use crate::quic::{self, Pending, QuicEndpoints, QuicStream};
 use crate::{dns_route, new_node, Commands, Control, Events, NodeHandle, Runtime, READ_CHUNK};
 use async_channel::{Receiver, Sender};
 use futures_lite::{future, FutureExt};
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Output, Transport};
-use qudag_peer::{DurableState, IoFailure};
+use qudag_peer::{
+    Config, ConnId, DurableState, Event, Identity, Input, IoFailure, Node, Output, Transport,
+};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;

@@ -28,12 +28,10 @@ pub use driver::spawn;
 pub use runtime::Runtime;
 
 use async_channel::{Receiver, Sender};
-use qudag_peer::Ban;
-use qudag_peer::UnixMillis;
-use qudag_peer::{Config, Event, Identity, Node, NodeId, RequestId};
-use qudag_peer::{DurableState, PeerError};
-use qudag_peer::{PeerInfo, Priority};
-use qudag_peer::{Report, ReputationScore};
+use qudag_peer::{
+    Ban, Config, DurableState, Event, Identity, Node, NodeId, PeerError, PeerInfo, Priority,
+    Report, ReputationScore, RequestId, UnixMillis,
+};
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;

@@ -29,9 +29,7 @@
 //!   the peer's stream ([`Pending`]); more are refused. Each waits at most the core's
 //!   `handshake_timeout` for its stream.
 use crate::driver::Io;
-use qudag_peer::IoFailure;
-use qudag_peer::MAX_FRAME_LEN;
-use qudag_peer::{Config, ConnId};
+use qudag_peer::{Config, ConnId, IoFailure, MAX_FRAME_LEN};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, Endpoint, EndpointConfig, Runtime, TransportConfig, VarInt};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

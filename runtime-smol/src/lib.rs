@@ -36,8 +36,7 @@
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWriteExt};
-use qudag_peer::DurableState;
-use qudag_peer::{Config, Event, Identity};
+use qudag_peer::{Config, DurableState, Event, Identity};
 use qudag_peer_runtime::{Events, Runtime};
 use smol::Task;
 use std::future::Future;

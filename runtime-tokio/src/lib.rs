@@ -29,8 +29,7 @@
 //! ```
 #![warn(missing_docs)]
 
-use qudag_peer::DurableState;
-use qudag_peer::{Config, Event, Identity};
+use qudag_peer::{Config, DurableState, Event, Identity};
 use qudag_peer_runtime::{Events, Runtime};
 use std::future::Future;
 use std::io;
