@@ -3,13 +3,13 @@
 //! adapter, serves the control socket, saves the durable state, and shuts down gracefully on
 //! SIGINT/SIGTERM or `qudag stop`.
 
+use crate::config_file::{ConfigFile, MetricsConfig};
 use crate::control::{self, Command, Response, MAX_REQUEST_LEN, PROTOCOL_VERSION};
 use crate::db::Store;
 use crate::metrics::MetricsServer;
 use crate::render::{BanView, KnownView, PeerView, StatusView};
 use crate::util;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
-use qudag_peer::config::MetricsConfig;
 use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use qudag_peer::node::USER_AGENT;
 use qudag_peer::{Config, Event, NodeId};
@@ -97,58 +97,23 @@ fn check_access(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A configuration file error as one line: the file, the line, the key and value, and what
-/// is wrong (the core's own display names a generic `config.toml`).
-fn config_error(path: &Path, text: &str, e: &qudag_peer::config::ConfigError) -> String {
-    let mut s = format!("config file {}", path.display());
-    if let Some(line) = e.line {
-        s.push_str(&format!(" line {line}"));
-    }
-    s.push_str(": ");
-    if let Some(key) = &e.key {
-        s.push_str(key);
-        if let Some(value) = &e.value {
-            s.push_str(&format!(" = {value}"));
-        }
-        s.push_str(": ");
-    }
-    let message: Vec<&str> = e
-        .message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut message = message.join("; ");
-    // The core says "unknown key" for a table too: on a `[header]` line it is a section.
-    let header = e
-        .line
-        .and_then(|l| text.lines().nth(l.saturating_sub(1)))
-        .is_some_and(|l| l.trim_start().starts_with('['));
-    if header {
-        if let Some(rest) = message.strip_prefix("unknown key") {
-            message = format!("unknown section{rest}");
-        }
-    }
-    s.push_str(&message);
-    s
-}
-
 /// The effective configuration: the file (`--config`, else `config.toml` in the data dir if
 /// present, else the defaults), then the command-line overrides.
-pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, String> {
+pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<ConfigFile, String> {
     let path = opts
         .config
         .clone()
         .or_else(|| Some(data_dir.join(util::CONFIG_FILE)).filter(|p| p.exists()));
-    let (mut config, text) = match &path {
+    let (mut file, text) = match &path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read config file {}: {e}", p.display()))?;
-            let config = Config::from_toml_str(&text).map_err(|e| config_error(p, &text, &e))?;
-            (config, text)
+            let file = crate::config_file::from_toml_str(&text).map_err(|e| e.in_file(p, &text))?;
+            (file, text)
         }
-        None => (Config::default(), String::new()),
+        None => (ConfigFile::default(), String::new()),
     };
+    let config = &mut file.node;
     if let Some(listen) = opts.listen {
         config.network.listen = listen;
     }
@@ -156,11 +121,11 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
         config.network.quic_listen = Some(quic);
     }
     if let Some(listen) = opts.metrics_listen {
-        config.metrics.listen = listen;
-        config.metrics.enabled = true;
+        file.metrics.listen = listen;
+        file.metrics.enabled = true;
     }
     if opts.no_metrics {
-        config.metrics.enabled = false;
+        file.metrics.enabled = false;
     }
     let defaults = Config::default();
     if !opts.bootstrap.is_empty() {
@@ -198,7 +163,7 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Strin
     config
         .validate()
         .map_err(|e| format!("invalid configuration: {e}"))?;
-    Ok(config)
+    Ok(file)
 }
 
 /// Reads the identity key (public then secret key bytes), or creates one with mode 0600.
@@ -265,7 +230,10 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
     if data_dir.exists() {
         ensure_data_dir(data_dir)?;
     }
-    let config = load_config(data_dir, opts)?;
+    let ConfigFile {
+        node: config,
+        metrics,
+    } = load_config(data_dir, opts)?;
     ensure_data_dir(data_dir)?;
     if let Ok(meta) = std::fs::symlink_metadata(&sock) {
         if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
@@ -311,6 +279,7 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), String> {
     let result = runtime.block_on(serve(
         data_dir.to_path_buf(),
         config,
+        metrics,
         identity,
         opened.store,
         opened.state,
@@ -355,6 +324,7 @@ impl Ctx {
 async fn serve(
     data_dir: PathBuf,
     config: Config,
+    metrics_config: MetricsConfig,
     identity: Identity,
     store: Store,
     state: Option<qudag_peer::node::DurableState>,
@@ -365,7 +335,6 @@ async fn serve(
         .quic_listen
         .map(|q| format!(" (and QUIC on {q})"))
         .unwrap_or_default();
-    let metrics_config = config.metrics.clone();
     let handle = qudag_peer_tokio::spawn_with(config, identity, state)
         .map_err(|e| format!("cannot listen on {listen}{quic}: {e}"))?;
     let metrics = start_metrics(&metrics_config, &handle).await;

@@ -10,6 +10,7 @@
 //! document with `--format json`). Usage errors are found before the node is asked anything.
 #![warn(missing_docs)]
 
+pub mod config_file;
 pub mod control;
 pub mod daemon;
 pub mod db;
