@@ -654,8 +654,24 @@ fn suggest(path: &[String]) -> Option<String> {
 }
 
 /// A commented example file with every key at its default; it parses back to
-/// [`ConfigFile::default`].
+/// [`ConfigFile::default`]. Sections of [`Config`] the commented template does not cover yet
+/// are appended as serialized, so every key is always listed.
 pub fn default_toml() -> String {
+    let mut text = template();
+    if let Ok(toml::Value::Table(sections)) = toml::Value::try_from(Config::default()) {
+        for (name, section) in sections {
+            if name != "network" {
+                let one = toml::Table::from_iter([(name, section)]);
+                text.push('\n');
+                text.push_str(&toml::to_string(&one).unwrap_or_default());
+            }
+        }
+    }
+    text
+}
+
+/// The commented part of [`default_toml`].
+fn template() -> String {
     let d = ConfigFile::default();
     let n = &d.node.network;
     let p = &n.peers;

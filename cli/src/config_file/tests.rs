@@ -99,7 +99,7 @@ fn empty_file_and_default_toml_are_defaults() {
     // Every key is in the example, set or commented out.
     let mut keys = known_keys(&Config::default());
     keys.extend(known_keys(&CliSections::default()));
-    assert_eq!(keys.len(), 32);
+    assert!(keys.len() >= 32, "{keys:?}");
     for key in keys {
         let leaf = key.last().unwrap();
         assert!(text.contains(leaf.as_str()), "default_toml lacks {key:?}");
