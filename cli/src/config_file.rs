@@ -75,12 +75,19 @@ impl MetricsConfig {
 }
 
 fn socket<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse().map_err(|_| {
-        serde::de::Error::custom(
-            "expected a socket address like \"0.0.0.0:8000\" (ip:port, IPv6 in brackets)",
-        )
-    })
+    const EXPECTED: &str = "a socket address like \"0.0.0.0:8000\" (ip:port, IPv6 in brackets)";
+    struct Socket;
+    impl serde::de::Visitor<'_> for Socket {
+        type Value = SocketAddr;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(EXPECTED)
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<SocketAddr, E> {
+            s.parse()
+                .map_err(|_| E::custom(format_args!("expected {EXPECTED}")))
+        }
+    }
+    d.deserialize_str(Socket)
 }
 
 fn display<S: serde::Serializer>(a: &SocketAddr, s: S) -> Result<S::Ok, S::Error> {

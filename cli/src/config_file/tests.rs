@@ -224,6 +224,12 @@ fn metrics_section() {
         "expected a boolean",
     );
     assert_err("metrics = 3\n", "metrics", 1, "expected a table");
+    assert_err(
+        "[metrics]\nlisten = 5\n",
+        "metrics.listen",
+        2,
+        "metrics.listen = 5: expected a socket address like \"0.0.0.0:8000\" (ip:port, IPv6 in brackets), found an integer",
+    );
 }
 
 #[test]
