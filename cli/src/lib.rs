@@ -24,6 +24,7 @@
 
 pub mod args;
 pub mod client;
+pub mod config_file;
 pub mod control;
 pub mod daemon;
 pub mod error;

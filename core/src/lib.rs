@@ -112,9 +112,7 @@ pub use node::{
     WakeReason, USER_AGENT,
 };
 // Configuration.
-pub use config::{
-    Config, ConfigError, MetricsConfig, NetworkConfig, PeersConfig, ReputationConfig,
-};
+pub use config::{Config, NetworkConfig, PeersConfig, ReputationConfig};
 // Identities and ids.
 pub use id::{ConnId, NodeId, NodeIdError, RequestId};
 pub use identity::{Identity, IdentityError, PUBLIC_KEY_LEN, SECRET_KEY_LEN};

@@ -1108,16 +1108,22 @@ pub fn dns_node() -> Harness {
     h
 }
 
-/// The config parser: what parses validates, and a node runs with it.
+/// The config file loader (the CLI's): what parses validates, and a node runs with it.
 pub fn config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(cfg) = Config::from_toml_str(text) {
-        assert_eq!(cfg.validate(), Ok(()), "a parsed config does not validate");
-        let mut h = Harness::new(cfg);
-        h.advance(Duration::ZERO, true);
-        h.advance(Duration::from_secs(30), true);
+    match qudag_cli::config_file::from_toml_str(text) {
+        Err(e) => {
+            let _ = e.to_string();
+        }
+        Ok(file) => {
+            let cfg = file.node;
+            assert_eq!(cfg.validate(), Ok(()), "a parsed config does not validate");
+            let mut h = Harness::new(cfg);
+            h.advance(Duration::ZERO, true);
+            h.advance(Duration::from_secs(30), true);
+        }
     }
 }
 

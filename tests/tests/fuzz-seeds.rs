@@ -16,7 +16,6 @@ use qudag_peer::wire::{
     App, Disconnect, GetPeers, Handshake, HandshakeBody, HandshakeConfirm, HandshakeResponse,
     Message, MessageType, Peers, Ping, NONCE_LEN,
 };
-use qudag_peer::Config;
 use qudag_peer::PeerAddress;
 use qudag_peer_tests::dns as zone;
 use qudag_peer_tests::fuzz_bodies::{self as fb, KEY_COUNT};
@@ -301,7 +300,7 @@ fn seeds() -> BTreeMap<&'static str, Vec<(String, Vec<u8>)>> {
     out.insert(
         "config",
         vec![
-            ("default".into(), Config::default_toml().into_bytes()),
+            ("default".into(), qudag_cli::config_file::default_toml().into_bytes()),
             (
                 "small".into(),
                 b"[network]\nlisten = \"127.0.0.1:9000\"\n\n[network.peers]\nmax_connections = 3\nmin_connections = 1\nbootstrap_nodes = [\"127.0.0.2:8000\", \"seed.example:8000\"]\ndns_seeds = [\"seed.example.org\"]\n\n[network.reputation]\ndecay_rate = 0.5\n"

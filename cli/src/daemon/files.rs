@@ -4,6 +4,7 @@
 //! [`crate::store`].
 
 use super::StartOptions;
+use crate::config_file::ConfigFile;
 use crate::error::Error;
 use crate::util;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
@@ -57,53 +58,18 @@ fn check_access(dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// A configuration file error as one line: the file, the line, the key and value, and what
-/// is wrong (the core's own display names a generic `config.toml`).
-fn config_error(path: &Path, text: &str, e: &qudag_peer::ConfigError) -> String {
-    let mut s = format!("config file {}", path.display());
-    if let Some(line) = e.line {
-        s.push_str(&format!(" line {line}"));
-    }
-    s.push_str(": ");
-    if let Some(key) = &e.key {
-        s.push_str(key);
-        if let Some(value) = &e.value {
-            s.push_str(&format!(" = {value}"));
-        }
-        s.push_str(": ");
-    }
-    let message: Vec<&str> = e
-        .message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let mut message = message.join("; ");
-    // The core says "unknown key" for a table too: on a `[header]` line it is a section.
-    let header = e
-        .line
-        .and_then(|l| text.lines().nth(l.saturating_sub(1)))
-        .is_some_and(|l| l.trim_start().starts_with('['));
-    if header {
-        if let Some(rest) = message.strip_prefix("unknown key") {
-            message = format!("unknown section{rest}");
-        }
-    }
-    s.push_str(&message);
-    s
-}
-
 /// The effective configuration: the file (`--config`, else `config.toml` in the data dir if
 /// present, else the defaults), then the command-line overrides.
-pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Error> {
+pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<ConfigFile, Error> {
     let path = opts
         .config
         .clone()
         .or_else(|| Some(data_dir.join(util::CONFIG_FILE)).filter(|p| p.exists()));
-    let (mut config, text) = match &path {
+    let (mut file, text) = match &path {
         Some(p) => read_config_file(p)?,
-        None => (Config::default(), String::new()),
+        None => (ConfigFile::default(), String::new()),
     };
+    let config = &mut file.node;
     if let Some(listen) = opts.listen {
         config.network.listen = listen;
     }
@@ -111,11 +77,11 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Error
         config.network.quic_listen = Some(quic);
     }
     if let Some(listen) = opts.metrics_listen {
-        config.metrics.listen = listen;
-        config.metrics.enabled = true;
+        file.metrics.listen = listen;
+        file.metrics.enabled = true;
     }
     if opts.no_metrics {
-        config.metrics.enabled = false;
+        file.metrics.enabled = false;
     }
     let defaults = Config::default();
     if !opts.bootstrap.is_empty() {
@@ -153,17 +119,17 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Error
     config
         .validate()
         .map_err(|e| Error::Config(format!("invalid configuration: {e}")))?;
-    Ok(config)
+    Ok(file)
 }
 
 /// Reads and parses the configuration file at `path`: the configuration and the file's text
 /// (to point at a line later). The one place the file is read and parsed.
-fn read_config_file(path: &Path) -> Result<(Config, String), Error> {
+fn read_config_file(path: &Path) -> Result<(ConfigFile, String), Error> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
-    let config =
-        Config::from_toml_str(&text).map_err(|e| Error::Config(config_error(path, &text, &e)))?;
-    Ok((config, text))
+    let file = crate::config_file::from_toml_str(&text)
+        .map_err(|e| Error::Config(e.in_file(path, &text)))?;
+    Ok((file, text))
 }
 
 /// Reads the identity key (public then secret key bytes), or creates one with mode 0600.

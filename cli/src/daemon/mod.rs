@@ -16,6 +16,7 @@ pub mod control_server;
 pub mod events;
 pub mod files;
 
+use crate::config_file::{ConfigFile, MetricsConfig};
 use crate::control;
 use crate::error::Error;
 use crate::http::MetricsServer;
@@ -23,7 +24,6 @@ use crate::store::Store;
 use crate::util;
 use qudag_peer::Config;
 use qudag_peer::Identity;
-use qudag_peer::MetricsConfig;
 use qudag_peer_tokio::NodeHandle;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,10 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), Error> {
     if data_dir.exists() {
         ensure_data_dir(data_dir)?;
     }
-    let config = load_config(data_dir, opts)?;
+    let ConfigFile {
+        node: config,
+        metrics,
+    } = load_config(data_dir, opts)?;
     ensure_data_dir(data_dir)?;
     files::remove_stale_socket(data_dir, &sock)?;
     let identity = load_or_create_identity(data_dir)?;
@@ -95,6 +98,7 @@ pub fn run(data_dir: &Path, opts: &StartOptions) -> Result<(), Error> {
     let result = runtime.block_on(serve(
         data_dir.to_path_buf(),
         config,
+        metrics,
         identity,
         opened.store,
         opened.state,
@@ -143,6 +147,7 @@ impl Ctx {
 async fn serve(
     data_dir: PathBuf,
     config: Config,
+    metrics_config: MetricsConfig,
     identity: Identity,
     store: Store,
     state: Option<qudag_peer::DurableState>,
@@ -153,7 +158,6 @@ async fn serve(
         .quic_listen
         .map(|q| format!(" (and QUIC on {q})"))
         .unwrap_or_default();
-    let metrics_config = config.metrics.clone();
     let handle = qudag_peer_tokio::spawn_with(config, identity, state)
         .map_err(|e| Error::Start(format!("cannot listen on {listen}{quic}: {e}")))?;
     let metrics = start_metrics(&metrics_config, &handle).await;
