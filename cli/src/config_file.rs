@@ -18,7 +18,7 @@ use std::path::Path;
 /// The longest configuration text [`from_toml_str`] accepts, in bytes (1 MiB).
 pub const MAX_CONFIG_TEXT_LEN: usize = 1 << 20;
 
-pub use qudag_peer::config::MAX_CONFIG_LIST_LEN;
+pub use qudag_peer::MAX_CONFIG_LIST_LEN;
 
 /// The default address of the metrics endpoint and dashboard, `127.0.0.1:9184` (loopback:
 /// peer data stays on the machine unless the operator configures another address).
@@ -552,7 +552,7 @@ impl Loader<'_> {
     /// `validate()`'s error with the position and value as written. For a rule relating two
     /// keys, when the key named is not in the file (it has its default), the error names the
     /// other key, which is.
-    fn range_error(&self, c: &Config, e: qudag_peer::config::RangeError) -> ConfigError {
+    fn range_error(&self, c: &Config, e: qudag_peer::RangeError) -> ConfigError {
         let path = |k: &str| k.split('.').map(String::from).collect::<Vec<_>>();
         let p = &c.network.peers;
         let r = &c.network.reputation;

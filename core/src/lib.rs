@@ -112,7 +112,10 @@ pub use node::{
     WakeReason, USER_AGENT,
 };
 // Configuration.
-pub use config::{Config, NetworkConfig, PeersConfig, ReputationConfig};
+pub use config::{
+    Config, NetworkConfig, PeersConfig, RangeError, ReputationConfig, DEFAULT_BOOTSTRAP_NODES,
+    DEFAULT_DNS_SEEDS, MAX_CONFIG_LIST_LEN, MAX_MAX_CONNECTIONS,
+};
 // Identities and ids.
 pub use id::{ConnId, NodeId, NodeIdError, RequestId};
 pub use identity::{Identity, IdentityError, PUBLIC_KEY_LEN, SECRET_KEY_LEN};

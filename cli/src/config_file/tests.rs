@@ -1,5 +1,5 @@
 use super::*;
-use qudag_peer::config::{DEFAULT_BOOTSTRAP_NODES, DEFAULT_DNS_SEEDS, MAX_MAX_CONNECTIONS};
+use qudag_peer::{DEFAULT_BOOTSTRAP_NODES, DEFAULT_DNS_SEEDS, MAX_MAX_CONNECTIONS};
 use std::time::Duration;
 
 /// The file of spec section 8, verbatim.
