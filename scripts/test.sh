@@ -45,6 +45,10 @@ if cargo tree -p qudag-cli -e normal,features --prefix none | grep -q '^qudag-pe
   exit 1
 fi
 
+echo "== the CLI and the adapters build on the core's public API alone (no test-support)"
+cargo check -p qudag-cli --all-targets --locked
+cargo check -p qudag-peer-tokio -p qudag-peer-smol --lib --locked
+
 echo "== formatting"
 cargo fmt --all -- --check
 
