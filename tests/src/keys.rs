@@ -5,6 +5,10 @@
 //! `target/qudag-key-pool/` (one file per index, public key then secret key), and in memory for
 //! the process. A run replayed on the same machine (or with the same cache directory, which can
 //! be copied) uses the same keys; `QUDAG_KEY_POOL` overrides the directory.
+//!
+//! The first [`COMMITTED_KEYS`] identities are not generated at all: they are read from
+//! `tests/data/sim-keys.bin` (committed), so small simulations are byte-for-byte the same on
+//! every machine and their trace hashes can be pinned (`sim-random-seeds.rs`).
 
 use pqcrypto_dilithium::dilithium3;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
@@ -13,6 +17,20 @@ use qudag_peer::{PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};
+
+/// How many identities `tests/data/sim-keys.bin` holds (public key then secret key each).
+pub const COMMITTED_KEYS: u64 = 32;
+
+static COMMITTED: &[u8] = include_bytes!("../data/sim-keys.bin");
+
+/// Committed identity `i` (`i < COMMITTED_KEYS`).
+fn committed(i: u64) -> Identity {
+    let len = PUBLIC_KEY_LEN + SECRET_KEY_LEN;
+    let at = usize::try_from(i).expect("a small index") * len;
+    let b = &COMMITTED[at..at + len];
+    Identity::from_bytes(&b[..PUBLIC_KEY_LEN], &b[PUBLIC_KEY_LEN..])
+        .expect("the committed keys are valid key pairs")
+}
 
 fn pool_dir() -> PathBuf {
     if let Ok(d) = std::env::var("QUDAG_KEY_POOL") {
@@ -32,11 +50,17 @@ pub fn fresh_identity() -> Identity {
     Identity::from_bytes(pk.as_bytes(), sk.as_bytes()).expect("a generated key pair is consistent")
 }
 
-/// Identity number `i` of the pool: the same for every call on this machine.
+/// Identity number `i`: committed for `i < COMMITTED_KEYS`, else from the pool (the same for
+/// every call on this machine).
 pub fn identity(i: u64) -> Identity {
     let mut m = memo().lock().unwrap_or_else(|e| e.into_inner());
     if let Some(id) = m.get(&i) {
         return id.clone();
+    }
+    if i < COMMITTED_KEYS {
+        let id = committed(i);
+        m.insert(i, id.clone());
+        return id;
     }
     let path = pool_dir().join(format!("key-{i}.bin"));
     let from_disk = std::fs::read(&path).ok().and_then(|b| {
@@ -63,4 +87,18 @@ pub fn identity(i: u64) -> Identity {
     };
     m.insert(i, id.clone());
     id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_keys_are_all_there_and_distinct() {
+        let len = (PUBLIC_KEY_LEN + SECRET_KEY_LEN) as u64;
+        assert_eq!(COMMITTED.len() as u64, COMMITTED_KEYS * len);
+        let ids: std::collections::BTreeSet<_> =
+            (0..COMMITTED_KEYS).map(|i| identity(i).node_id()).collect();
+        assert_eq!(ids.len() as u64, COMMITTED_KEYS);
+    }
 }
