@@ -39,6 +39,10 @@ pub struct Config {
     pub network: NetworkConfig,
     /// `[metrics]`.
     pub metrics: MetricsConfig,
+    /// `[limits]`: the protocol tunables, each with its default and bounds
+    /// (see [`crate::limits::Limits`]). Every key may be left out. (Serialized with
+    /// `#[serde(default)]` once `Config` derives serde.)
+    pub limits: crate::limits::Limits,
 }
 
 /// `[metrics]`: the node's Prometheus endpoint and live dashboard (served by the CLI node; the
@@ -361,7 +365,7 @@ impl Config {
                 "must be between 0.0 and 1.0",
             );
         }
-        Ok(())
+        self.limits.validate()
     }
 }
 

@@ -69,6 +69,7 @@ pub mod handshake;
 pub mod id;
 pub mod identity;
 pub mod inbound_limit;
+pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod peer;

@@ -1,11 +1,16 @@
 //! Reputation and bans as the node applies them: reports from the application and from protocol
-//! violations, threshold actions with auto-ban self-protection, operator bans in both
-//! directions, and the durable records that carry them across restarts.
-use super::*;
+//! violations, threshold actions with auto-ban self-protection, the bans in both directions,
+//! and the durable records that carry them across restarts.
+
+use super::{DurableState, Event, Node, PeerError};
+use crate::bans::{BanOrigin, BanTarget};
+use crate::id::{ConnId, NodeId};
+use crate::metrics::bump;
+use crate::peer::{Direction, DisconnectReason, PeerState};
+use crate::reputation::{Report, ReputationScore, ScoreChange, ThresholdAction};
+use std::time::Instant;
 
 impl Node {
-    // ---------------------------------------------------------------- reputation and bans
-
     /// Records what the application observed about a connected (or known) peer — an invalid
     /// or valid message, a consensus participation or violation, a relay success or failure —
     /// and applies the thresholds: below `auto_disconnect_threshold` the peer is disconnected
@@ -35,7 +40,7 @@ impl Node {
         match action {
             ThresholdAction::None => {}
             ThresholdAction::Disconnect => {
-                self.event(Event::ReputationAction {
+                self.outbox.event(Event::ReputationAction {
                     peer: *peer,
                     score: score.total,
                     action,
@@ -48,7 +53,7 @@ impl Node {
                 self.disconnect(conn, DisconnectReason::LowReputation, &text, false);
             }
             ThresholdAction::Ban => {
-                self.event(Event::ReputationAction {
+                self.outbox.event(Event::ReputationAction {
                     peer: *peer,
                     score: score.total,
                     action,
@@ -74,10 +79,16 @@ impl Node {
 
     /// Bans `peer` automatically unless self-protection says not to; returns whether it did.
     pub(super) fn auto_ban(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) -> bool {
+        let l = &self.config.limits;
+        let (window, spike_min, spike_percent) = (
+            l.auto_ban_window,
+            l.auto_ban_spike_min,
+            l.auto_ban_spike_percent,
+        );
         while self
             .auto_bans
             .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) > AUTO_BAN_WINDOW)
+            .is_some_and(|t| now.saturating_duration_since(*t) > window)
         {
             self.auto_bans.pop_front();
         }
@@ -85,16 +96,16 @@ impl Node {
         let outbound = self
             .pool
             .iter()
-            .filter(|c| c.direction == Direction::Outbound && c.state == PeerState::Connected)
+            .filter(|c| c.link.direction == Direction::Outbound && c.state == PeerState::Connected)
             .count();
         let min = self.config.network.peers.min_connections;
-        let why = if self.auto_bans.len() + 1 > AUTO_BAN_SPIKE_MIN
-            && (self.auto_bans.len() + 1) * 100 > connected * AUTO_BAN_SPIKE_PERCENT
+        let why = if self.auto_bans.len() + 1 > spike_min
+            && (self.auto_bans.len() + 1) * 100 > connected * spike_percent
         {
             Some(format!(
                 "{} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
                 self.auto_bans.len() + 1,
-                AUTO_BAN_WINDOW.as_secs()
+                window.as_secs()
             ))
         } else if outbound < min {
             Some(format!("only {outbound} of {min} outbound peers connected"))
@@ -102,7 +113,7 @@ impl Node {
             None
         };
         if let Some(why) = why {
-            self.event(Event::AutoBanPaused { peer: *peer, why });
+            self.outbox.event(Event::AutoBanPaused { peer: *peer, why });
             return false;
         }
         self.auto_bans.push_back(now);
@@ -123,77 +134,17 @@ impl Node {
         ) {
             Ok(_) => {
                 if let Some(ban) = self.bans.check_node(peer, unix).cloned() {
-                    self.event(Event::BanAdded { ban });
+                    self.outbox.event(Event::BanAdded { ban });
                 }
                 true
             }
             Err(e) => {
-                self.event(Event::Warning {
+                self.outbox.event(Event::Warning {
                     message: format!("could not ban {peer}: {e}"),
                 });
                 false
             }
         }
-    }
-
-    /// Bans a node id (64 hex characters), an IP address (a port is ignored) or a subnet in
-    /// CIDR form, for `duration` (`None`: permanently). Connected peers it covers are
-    /// disconnected with `Banned`; they cannot connect again in either direction until the ban
-    /// expires or is lifted.
-    pub fn ban(
-        &mut self,
-        target: &str,
-        duration: Option<Duration>,
-        reason: &str,
-        now: Instant,
-    ) -> Result<Ban, PeerError> {
-        self.tick(now);
-        let target: BanTarget = target
-            .trim()
-            .parse()
-            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
-        let unix = self.clock.unix(now);
-        let reason = if reason.trim().is_empty() {
-            "banned by the operator"
-        } else {
-            reason
-        };
-        self.bans
-            .ban(target, reason, BanOrigin::Operator, unix, duration)
-            .map_err(|e| PeerError::BanList(e.to_string()))?;
-        let ban = self
-            .bans
-            .list(unix)
-            .find(|b| b.target == target.canonical())
-            .cloned()
-            .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
-        bump(&mut self.counters.bans, "operator");
-        self.event(Event::BanAdded { ban: ban.clone() });
-        self.enforce_bans(now);
-        Ok(ban)
-    }
-
-    /// Lifts a ban; the target as given to [`Node::ban`].
-    pub fn unban(&mut self, target: &str, now: Instant) -> Result<Ban, PeerError> {
-        self.tick(now);
-        let t: BanTarget = target
-            .trim()
-            .parse()
-            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
-        let ban = self
-            .bans
-            .unban(&t)
-            .ok_or_else(|| PeerError::NotBanned(target.trim().to_string()))?;
-        self.event(Event::BanRemoved {
-            ban: ban.clone(),
-            expired: false,
-        });
-        Ok(ban)
-    }
-
-    /// The active bans.
-    pub fn bans(&self, now: Instant) -> Vec<Ban> {
-        self.bans.list(self.clock.unix(now)).cloned().collect()
     }
 
     /// Disconnects every connection a ban now covers.
@@ -203,7 +154,7 @@ impl Node {
             .pool
             .iter()
             .filter(|c| {
-                self.bans.check_ip(c.remote.ip(), unix).is_some()
+                self.bans.check_ip(c.link.remote.ip(), unix).is_some()
                     || c.node_id()
                         .is_some_and(|n| self.bans.check_node(&n, unix).is_some())
             })
