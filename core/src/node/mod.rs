@@ -56,6 +56,7 @@ mod trust;
 
 pub use api::*;
 pub use error::PeerError;
+pub use pex::PEX_REQUEST_MAX;
 use session::Local;
 use timers::Timers;
 
