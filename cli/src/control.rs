@@ -12,6 +12,7 @@
 //! (the socket's 0600 mode already keeps other users out; the check also covers a socket
 //! whose mode was loosened). Nothing listens on a network address for control.
 
+use crate::error::Error;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -129,22 +130,20 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Sends one request and waits for the answer (at most `timeout`). `Err` is one line for
 /// the operator.
-pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Response, String> {
+pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Response, Error> {
     let path = socket_path(data_dir);
-    let not_running = || {
-        format!(
-            "no node is running for data dir {} (start one with: qudag start)",
-            data_dir.display()
-        )
+    let not_running = || Error::NotRunning {
+        data_dir: data_dir.to_path_buf(),
     };
     crate::util::check_socket_path(&path)?;
     let mut stream = match UnixStream::connect(&path) {
         Ok(s) => s,
         Err(e) => {
             return Err(match e.kind() {
-                _ if data_dir.is_file() => {
-                    format!("data dir {} is not a directory", data_dir.display())
-                }
+                _ if data_dir.is_file() => Error::Files(format!(
+                    "data dir {} is not a directory",
+                    data_dir.display()
+                )),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
                     not_running()
                 }
@@ -152,17 +151,20 @@ pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Resp
                 std::io::ErrorKind::PermissionDenied
                     if std::fs::symlink_metadata(&path).is_err() =>
                 {
-                    format!(
+                    Error::Files(format!(
                         "permission denied on data dir {}: uid {} may not enter it",
                         data_dir.display(),
                         crate::util::euid()
-                    )
+                    ))
                 }
-                std::io::ErrorKind::PermissionDenied => format!(
+                std::io::ErrorKind::PermissionDenied => Error::Control(format!(
                     "permission denied on control socket {}: the node runs as another user",
                     path.display()
-                ),
-                _ => format!("cannot connect to control socket {}: {e}", path.display()),
+                )),
+                _ => Error::Control(format!(
+                    "cannot connect to control socket {}: {e}",
+                    path.display()
+                )),
             });
         }
     };
@@ -172,16 +174,18 @@ pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Resp
         version: PROTOCOL_VERSION,
         command,
     })
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| Error::Control(e.to_string()))?;
     line.push('\n');
-    let io_err = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            format!("the node did not answer within {} s", timeout.as_secs())
-        }
-        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
-            "the node closed the control connection".to_string()
-        }
-        _ => format!("control socket {}: {e}", path.display()),
+    let io_err = |e: std::io::Error| {
+        Error::Control(match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                format!("the node did not answer within {} s", timeout.as_secs())
+            }
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+                "the node closed the control connection".to_string()
+            }
+            _ => format!("control socket {}: {e}", path.display()),
+        })
     };
     // The node may answer (a refusal) and close before reading the request: read the answer
     // even when the write failed.
@@ -193,15 +197,20 @@ pub fn call(data_dir: &Path, command: Command, timeout: Duration) -> Result<Resp
     if answer.trim().is_empty() {
         written.map_err(io_err)?;
         read.map_err(io_err)?;
-        return Err("the node closed the control connection without answering".into());
+        return Err(Error::Control(
+            "the node closed the control connection without answering".into(),
+        ));
     }
-    let response: Response = serde_json::from_str(&answer)
-        .map_err(|e| format!("the node sent an answer this client does not understand: {e}"))?;
+    let response: Response = serde_json::from_str(&answer).map_err(|e| {
+        Error::Control(format!(
+            "the node sent an answer this client does not understand: {e}"
+        ))
+    })?;
     if response.version != PROTOCOL_VERSION {
-        return Err(format!(
+        return Err(Error::Control(format!(
             "the node speaks control protocol version {}, this client {PROTOCOL_VERSION}: use the same qudag build",
             response.version
-        ));
+        )));
     }
     Ok(response)
 }

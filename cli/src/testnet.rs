@@ -6,6 +6,7 @@
 //! [`TESTNET_DISCOVERY_INTERVAL`], so the table shows the nodes finding each other within
 //! seconds. Runs until Ctrl-C or `--duration`.
 
+use crate::error::Error;
 use crate::render::{peer_table, PeerView, Style};
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
 use qudag_peer::{Config, Identity};
@@ -23,7 +24,7 @@ pub const TESTNET_DISCOVERY_INTERVAL: Duration = Duration::from_secs(5);
 pub const MAX_TESTNET_NODES: usize = 100;
 
 /// Runs the testnet; returns when it has shut down.
-pub fn run(nodes: usize, duration: Option<Duration>) -> Result<(), String> {
+pub fn run(nodes: usize, duration: Option<Duration>) -> Result<(), Error> {
     if std::env::var_os("RUST_LOG").is_some() {
         crate::daemon::init_logging();
     }
@@ -31,14 +32,14 @@ pub fn run(nodes: usize, duration: Option<Duration>) -> Result<(), String> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| Error::Start(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(run_async(nodes, duration))
 }
 
-fn spawn_node(i: usize, bootstrap: Option<SocketAddr>, n: usize) -> Result<NodeHandle, String> {
+fn spawn_node(i: usize, bootstrap: Option<SocketAddr>, n: usize) -> Result<NodeHandle, Error> {
     let (pk, sk) = pqcrypto_dilithium::dilithium3::keypair();
-    let identity =
-        Identity::from_bytes(pk.as_bytes(), sk.as_bytes()).map_err(|e| format!("key: {e}"))?;
+    let identity = Identity::from_bytes(pk.as_bytes(), sk.as_bytes())
+        .map_err(|e| Error::Start(format!("key: {e}")))?;
     let config = |ip: Ipv4Addr| {
         let mut c = Config::local(SocketAddr::new(IpAddr::V4(ip), 0));
         c.network.peers.discovery_interval = TESTNET_DISCOVERY_INTERVAL;
@@ -53,14 +54,18 @@ fn spawn_node(i: usize, bootstrap: Option<SocketAddr>, n: usize) -> Result<NodeH
     match qudag_peer_tokio::spawn_with(config(ip), identity.clone(), None) {
         Ok(h) => Ok(h),
         Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
-            qudag_peer_tokio::spawn_with(config(Ipv4Addr::LOCALHOST), identity, None)
-                .map_err(|e| format!("node {}: cannot listen on 127.0.0.1: {e}", i + 1))
+            qudag_peer_tokio::spawn_with(config(Ipv4Addr::LOCALHOST), identity, None).map_err(|e| {
+                Error::Start(format!("node {}: cannot listen on 127.0.0.1: {e}", i + 1))
+            })
         }
-        Err(e) => Err(format!("node {}: cannot listen on {ip}: {e}", i + 1)),
+        Err(e) => Err(Error::Start(format!(
+            "node {}: cannot listen on {ip}: {e}",
+            i + 1
+        ))),
     }
 }
 
-async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), String> {
+async fn run_async(n: usize, duration: Option<Duration>) -> Result<(), Error> {
     let started = Instant::now();
     let mut handles: Vec<NodeHandle> = Vec::with_capacity(n);
     for i in 0..n {

@@ -1,5 +1,6 @@
 //! Small helpers: data directory, durations, timestamps, number formatting, colors.
 
+use crate::error::Error;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,13 +19,13 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const MAX_SOCKET_PATH_LEN: usize = 99;
 
 /// `Err` (one line for the operator) when `sock` is longer than [`MAX_SOCKET_PATH_LEN`].
-pub fn check_socket_path(sock: &Path) -> Result<(), String> {
+pub fn check_socket_path(sock: &Path) -> Result<(), Error> {
     let len = sock.as_os_str().len();
     if len > MAX_SOCKET_PATH_LEN {
-        return Err(format!(
+        return Err(Error::Files(format!(
             "control socket path {} is too long for a Unix socket ({len} bytes, at most {MAX_SOCKET_PATH_LEN}; use a shorter --data-dir)",
             sock.display()
-        ));
+        )));
     }
     Ok(())
 }
@@ -36,13 +37,13 @@ pub const MAX_DURATION: Duration = Duration::from_secs(36_500 * 86_400);
 /// Writes `text` to stdout. A closed pipe (`qudag peer list | head -1`) is not an error: the
 /// reader has stopped reading and gets nothing more. Any other failure (`> /dev/full`) is,
 /// with a clear message instead of a panic.
-pub fn out(text: &str) -> Result<(), String> {
+pub fn out(text: &str) -> Result<(), Error> {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
     match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(format!("cannot write the output: {e}")),
+        Err(e) => Err(Error::Output(e)),
     }
 }
 

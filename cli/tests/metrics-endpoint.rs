@@ -9,8 +9,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// Mirrors of the limits in `qudag_cli::metrics` (checked equal below).
-use qudag_cli::metrics::{MAX_HTTP_CONNECTIONS, MAX_REQUEST_HEADERS, MAX_REQUEST_HEAD_BYTES};
+/// Mirrors of the limits in `qudag_cli::http` (checked equal below).
+use qudag_cli::http::{MAX_HTTP_CONNECTIONS, MAX_REQUEST_HEADERS, MAX_REQUEST_HEAD_BYTES};
 
 /// One HTTP/1.1 exchange: `(status code, headers, body)`. `None` when the server closed the
 /// connection without an answer.
@@ -470,7 +470,7 @@ fn port_in_use_is_a_warning() {
 
 #[test]
 fn a_client_that_never_finishes_its_request_is_dropped() {
-    use qudag_cli::metrics::HEADER_READ_TIMEOUT;
+    use qudag_cli::http::HEADER_READ_TIMEOUT;
     let tmp = tempfile::tempdir().unwrap();
     let node = NodeProc::start(&tmp.path().join("n"), &[]);
     let m = node.metrics.clone().expect("metrics address");

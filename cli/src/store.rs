@@ -78,15 +78,10 @@ pub struct Opened {
     pub moved_aside: Option<(PathBuf, String)>,
 }
 
-/// Why the database could not be opened at all.
-#[derive(Debug)]
-pub struct OpenError(pub String);
-
-impl std::fmt::Display for OpenError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+/// Why the database could not be opened at all, or a save failed: one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
 
 enum Bad {
     /// Unusable: move aside with this suffix and reason.
@@ -98,12 +93,12 @@ enum Bad {
 impl Store {
     /// Opens (or creates) the database at `path` and reads the saved state. A corrupt or
     /// newer-version file is moved aside and reported in [`Opened::moved_aside`].
-    pub fn open(path: &Path) -> Result<Opened, OpenError> {
+    pub fn open(path: &Path) -> Result<Opened, StoreError> {
         Self::open_at(path, crate::util::unix_now_ms() / 1000)
     }
 
     /// [`Store::open`] with the time (Unix seconds) used to name a moved-aside file.
-    fn open_at(path: &Path, secs: u64) -> Result<Opened, OpenError> {
+    fn open_at(path: &Path, secs: u64) -> Result<Opened, StoreError> {
         // redb asserts on some damaged files instead of returning an error (a truncated file:
         // `storage.raw_file_len()? >= header.layout().len()`): that is a corrupt database too,
         // never a crash of the node.
@@ -119,25 +114,25 @@ impl Store {
                 state,
                 moved_aside: None,
             }),
-            Err(Bad::Fatal(why)) => Err(OpenError(why)),
+            Err(Bad::Fatal(why)) => Err(StoreError(why)),
             Err(Bad::Aside(suffix, why)) => {
                 let aside = aside_path(path, suffix, secs)
                     .ok_or_else(|| {
-                        OpenError(format!(
+                        StoreError(format!(
                             "peer database {} is unusable ({why}) and there is no free name to move it aside to (remove old {}.{suffix}-* files)",
                             path.display(),
                             path.display()
                         ))
                     })?;
                 std::fs::rename(path, &aside).map_err(|e| {
-                    OpenError(format!(
+                    StoreError(format!(
                         "peer database {} is unusable ({why}) and could not be moved aside to {}: {e}",
                         path.display(),
                         aside.display()
                     ))
                 })?;
                 let (store, _) = Self::try_open(path).map_err(|b| {
-                    OpenError(match b {
+                    StoreError(match b {
                         Bad::Aside(_, w) | Bad::Fatal(w) => {
                             format!("cannot create a new peer database {}: {w}", path.display())
                         }
@@ -234,9 +229,12 @@ impl Store {
     }
 
     /// Replaces the saved state with `state` in one durable transaction.
-    pub fn save(&self, state: &DurableState) -> Result<(), String> {
+    pub fn save(&self, state: &DurableState) -> Result<(), StoreError> {
         let err = |e: &dyn std::fmt::Display| {
-            format!("cannot write peer database {}: {e}", self.path.display())
+            StoreError(format!(
+                "cannot write peer database {}: {e}",
+                self.path.display()
+            ))
         };
         let tx = self.db.begin_write().map_err(|e| err(&e))?;
         {
