@@ -8,12 +8,45 @@ use crate::addrbook::Source;
 use crate::bans::{Ban, BanOrigin, BanTarget};
 use crate::handshake::HandshakeError;
 use crate::id::{ConnId, NodeId, RequestId};
+use crate::limits::Limits;
 use crate::metrics::bump;
 use crate::peer::{DisconnectReason, PeerState, Priority};
 use crate::wire::{self, App, Message};
 use core::net::SocketAddr;
 use serde_bytes::ByteBuf;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+/// Identities an operator removed, and until when the node leaves them alone (it does not
+/// dial them on its own; `add_peer` still reaches them). Bounded by
+/// `limits.max_removed_cooldowns`: the one expiring first is forgotten first.
+#[derive(Debug, Default)]
+pub(super) struct Cooldowns {
+    until: BTreeMap<NodeId, Instant>,
+}
+
+impl Cooldowns {
+    /// `node` was removed at `now`: left alone for `limits.removed_cooldown`.
+    fn insert(&mut self, node: NodeId, now: Instant, limits: &Limits) {
+        if self.until.len() >= limits.max_removed_cooldowns {
+            let oldest = self.until.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                self.until.remove(&k);
+            }
+        }
+        self.until.insert(node, now + limits.removed_cooldown);
+    }
+
+    /// Forgets the cooldowns over at `now`.
+    pub(super) fn prune(&mut self, now: Instant) {
+        self.until.retain(|_, until| *until > now);
+    }
+
+    /// Whether `node` is still cooling down.
+    pub(super) fn contains(&self, node: &NodeId) -> bool {
+        self.until.contains_key(node)
+    }
+}
 
 impl Node {
     /// Dials `address` (any format of [`PeerAddress::parse`]). Checks that can fail at once do;
@@ -129,18 +162,7 @@ impl Node {
             }
         }
         if let Some(n) = self.pool.get(id).and_then(|c| c.node_id()) {
-            if self.removed.len() >= self.config.limits.max_removed_cooldowns {
-                let oldest = self
-                    .removed
-                    .iter()
-                    .min_by_key(|(_, t)| **t)
-                    .map(|(k, _)| *k);
-                if let Some(k) = oldest {
-                    self.removed.remove(&k);
-                }
-            }
-            self.removed
-                .insert(n, now + self.config.limits.removed_cooldown);
+            self.removed.insert(n, now, &self.config.limits);
         }
         let request = self.alloc_request();
         if let Some(c) = self.pool.get_mut(id) {

@@ -16,7 +16,7 @@ impl Node {
     /// The periodic pass: PEX rounds with outbound peers, then dials to keep `min_connections`.
     pub(super) fn maintenance(&mut self, now: Instant) {
         let unix = self.clock.unix(now);
-        self.removed.retain(|_, until| *until > now);
+        self.removed.prune(now);
         self.inbound_limit.prune(now);
         for ban in self.bans.expire(unix) {
             self.outbox.event(Event::BanRemoved { ban, expired: true });
@@ -139,7 +139,7 @@ impl Node {
                 n == me
                     || ids.contains(&n)
                     || bans.check_node(&n, unix).is_some()
-                    || removed.contains_key(&n)
+                    || removed.contains(&n)
             }) || e
                 .addr
                 .socket_addr()

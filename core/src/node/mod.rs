@@ -55,10 +55,12 @@ mod timers;
 mod trust;
 
 pub use api::*;
+use commands::Cooldowns;
 pub use error::PeerError;
 pub use pex::PEX_REQUEST_MAX;
 use session::Local;
 use timers::Timers;
+use trust::AutoBanGuard;
 
 /// The outputs waiting for [`Node::poll_output`], in order.
 #[derive(Debug, Default)]
@@ -110,11 +112,11 @@ pub struct Node {
     seed_next: BTreeMap<String, Instant>,
     reputation: ReputationTable,
     bans: BanList,
-    /// When recent automatic bans happened (self-protection).
-    auto_bans: VecDeque<Instant>,
+    /// Recent automatic bans (self-protection).
+    auto_bans: AutoBanGuard,
     counters: Counters,
     /// Identities an operator removed, and until when the node leaves them alone.
-    removed: BTreeMap<NodeId, Instant>,
+    removed: Cooldowns,
     /// Inbound attempts per netgroup (token buckets).
     inbound_limit: InboundLimiter,
     /// When the sealed channel of each new connection rekeys.
@@ -166,9 +168,9 @@ impl Node {
             seed_next: BTreeMap::new(),
             reputation: ReputationTable::new(&config.network.reputation),
             bans: BanList::new(),
-            auto_bans: VecDeque::new(),
+            auto_bans: AutoBanGuard::default(),
             counters: Counters::default(),
-            removed: BTreeMap::new(),
+            removed: Cooldowns::default(),
             inbound_limit: InboundLimiter::new(
                 limits.inbound_netgroup_burst,
                 limits.inbound_netgroup_refill,

@@ -5,10 +5,50 @@
 use super::{DurableState, Event, Node, PeerError};
 use crate::bans::{BanOrigin, BanTarget};
 use crate::id::{ConnId, NodeId};
+use crate::limits::Limits;
 use crate::metrics::bump;
 use crate::peer::{Direction, DisconnectReason, PeerState};
 use crate::reputation::{Report, ReputationScore, ScoreChange, ThresholdAction};
+use std::collections::VecDeque;
 use std::time::Instant;
+
+/// Self-protection of automatic bans: the recent ones, to notice a spike (many bans at once
+/// point at our own network rather than at the peers).
+#[derive(Debug, Default)]
+pub(super) struct AutoBanGuard {
+    /// When recent automatic bans happened, oldest first.
+    recent: VecDeque<Instant>,
+}
+
+impl AutoBanGuard {
+    /// Forgets bans older than `limits.auto_ban_window`; then, if one more ban now would be a
+    /// spike against `connected` peers (more than `auto_ban_spike_min` bans and more than
+    /// `auto_ban_spike_percent` of them), why.
+    fn spike(&mut self, now: Instant, connected: usize, limits: &Limits) -> Option<String> {
+        let window = limits.auto_ban_window;
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > window)
+        {
+            self.recent.pop_front();
+        }
+        let n = self.recent.len() + 1;
+        (n > limits.auto_ban_spike_min && n * 100 > connected * limits.auto_ban_spike_percent).then(
+            || {
+                format!(
+                    "{n} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
+                    window.as_secs()
+                )
+            },
+        )
+    }
+
+    /// An automatic ban happened at `now`.
+    fn record(&mut self, now: Instant) {
+        self.recent.push_back(now);
+    }
+}
 
 impl Node {
     /// Records what the application observed about a connected (or known) peer — an invalid
@@ -79,19 +119,6 @@ impl Node {
 
     /// Bans `peer` automatically unless self-protection says not to; returns whether it did.
     pub(super) fn auto_ban(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) -> bool {
-        let l = &self.config.limits;
-        let (window, spike_min, spike_percent) = (
-            l.auto_ban_window,
-            l.auto_ban_spike_min,
-            l.auto_ban_spike_percent,
-        );
-        while self
-            .auto_bans
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) > window)
-        {
-            self.auto_bans.pop_front();
-        }
         let connected = self.pool.counts().connected().max(1);
         let outbound = self
             .pool
@@ -99,24 +126,15 @@ impl Node {
             .filter(|c| c.link.direction == Direction::Outbound && c.state == PeerState::Connected)
             .count();
         let min = self.config.network.peers.min_connections;
-        let why = if self.auto_bans.len() + 1 > spike_min
-            && (self.auto_bans.len() + 1) * 100 > connected * spike_percent
-        {
-            Some(format!(
-                "{} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
-                self.auto_bans.len() + 1,
-                window.as_secs()
-            ))
-        } else if outbound < min {
-            Some(format!("only {outbound} of {min} outbound peers connected"))
-        } else {
-            None
-        };
+        let spike = self.auto_bans.spike(now, connected, &self.config.limits);
+        let why = spike.or_else(|| {
+            (outbound < min).then(|| format!("only {outbound} of {min} outbound peers connected"))
+        });
         if let Some(why) = why {
             self.outbox.event(Event::AutoBanPaused { peer: *peer, why });
             return false;
         }
-        self.auto_bans.push_back(now);
+        self.auto_bans.record(now);
         bump(&mut self.counters.bans, "automatic");
         let unix = self.clock.unix(now);
         let duration = Some(self.config.network.reputation.ban_duration);
