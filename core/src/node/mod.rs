@@ -9,12 +9,11 @@
 //!
 //! The node never panics on input: bytes from peers, operator strings and out-of-order calls
 //! (data for a connection it already closed) are errors or are ignored.
-
 //!
 //! The node is a coordinator of owned sub-states (see `docs/ARCHITECTURE.md`, module map):
-//! the connection [`Pool`] (each `Conn` made of its link, session, keep-alive, PEX state and
-//! stats), the [`Timers`] table, the [`Outbox`] of outputs, the local handshake identity
-//! ([`Local`]), the address book, reputation, bans and the DNS client. The modules below each
+//! the connection `Pool` (each `Conn` made of its link, session, keep-alive, PEX state and
+//! stats), the `Timers` table, the `Outbox` of outputs, the local handshake identity
+//! (`Local`), the removed-peer `Cooldowns`, the `AutoBanGuard`, the address book, reputation, bans and the DNS client. The modules below each
 //! handle one seam: `api` (the contract types), `error`, `timers`, `recv` (framing and the
 //! receive loop), `session` (handshake to established), `close` (the one teardown path),
 //! `admission` (accepting, inbound eviction), `commands` (operator commands), `pex`,

@@ -5,7 +5,6 @@ use super::Node;
 use crate::addr::PeerAddress;
 use crate::addrbook::AddrBook;
 use crate::id::{ConnId, NodeId};
-use crate::inbound_limit::InboundLimiter;
 use crate::metrics::{Concentration, MetricsSnapshot, PeerFigures};
 use crate::peer::{PeerInfo, PeerState};
 use crate::pool::{Conn, PoolCounts};
@@ -86,7 +85,8 @@ impl Node {
     }
 
     /// The per-netgroup limit on inbound attempts (read-only: tokens per netgroup, table size).
-    pub fn inbound_limiter(&self) -> &InboundLimiter {
+    #[cfg(feature = "test-support")]
+    pub fn inbound_limiter(&self) -> &crate::inbound_limit::InboundLimiter {
         &self.inbound_limit
     }
 
