@@ -39,6 +39,11 @@ if cargo tree -p qudag-peer -e normal --prefix none | grep -E '^(tokio|smol|asyn
   echo "qudag-peer (core) must not depend on an async runtime" >&2
   exit 1
 fi
+scripts/check-module-cycles.sh
+if cargo tree -p qudag-cli -e normal,features --prefix none | grep -q '^qudag-peer feature "test-support"'; then
+  echo "the qudag binary must not enable qudag-peer's test-support feature" >&2
+  exit 1
+fi
 
 echo "== formatting"
 cargo fmt --all -- --check

@@ -4,16 +4,18 @@
 
 use pqcrypto_dilithium::dilithium3;
 use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _};
-use qudag_peer::addr::PeerAddress;
-use qudag_peer::addrbook::{AddrBook, Source, MAX_ADDRBOOK_ENTRIES};
+use qudag_peer::addrbook::{Source, MAX_ADDRBOOK_ENTRIES};
 use qudag_peer::channel;
-use qudag_peer::config::ReputationConfig;
 use qudag_peer::config::MAX_MAX_CONNECTIONS;
-use qudag_peer::node::{Input, Output};
-use qudag_peer::reputation::{Report, ReputationTable};
+use qudag_peer::reputation::ReputationTable;
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{App, FrameDecoder, Message, Peers, Ping, MAX_PEX_ADDRESSES};
+use qudag_peer::AddrBook;
+use qudag_peer::PeerAddress;
+use qudag_peer::Report;
+use qudag_peer::ReputationConfig;
 use qudag_peer::{Config, ConnId, Identity, Node, NodeId, UnixMillis};
+use qudag_peer::{Input, Output};
 use qudag_peer_benches::{allocations, connect_in_memory, paired, time_per_call, us, Counting};
 use qudag_peer_tests::keys;
 use serde_bytes::ByteBuf;

@@ -14,9 +14,9 @@
 
 pub mod loader;
 
-use qudag_peer::node::{Event, Input, Output};
-use qudag_peer::peer::Priority;
+use qudag_peer::Priority;
 use qudag_peer::{ConnId, Node};
+use qudag_peer::{Event, Input, Output};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -10,8 +10,8 @@
 //! `reached C failures F` (`C` connected now, `F` connections that failed in this stage);
 //! `quit` or the end of stdin ends the process. It also ends after [`MAX_LIFETIME`].
 
-use qudag_peer::node::IoFailure;
-use qudag_peer::peer::Priority;
+use qudag_peer::IoFailure;
+use qudag_peer::Priority;
 use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Output, UnixMillis};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

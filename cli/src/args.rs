@@ -6,7 +6,7 @@
 use crate::render::Filter;
 use crate::util;
 use clap::{Parser, Subcommand, ValueEnum};
-use qudag_peer::peer::Priority;
+use qudag_peer::Priority;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -234,15 +234,15 @@ fn non_empty(s: &str) -> Result<String, String> {
 /// `--bootstrap`: any address format of spec 3.2, checked before the node starts (the core
 /// would only log a warning and start without it).
 fn parse_peer_address(s: &str) -> Result<String, String> {
-    qudag_peer::addr::PeerAddress::parse(s)
+    qudag_peer::PeerAddress::parse(s)
         .map(|_| s.to_string())
         .map_err(|e| e.to_string())
 }
 
-/// `--reason`: one line of at most [`qudag_peer::bans::MAX_BAN_REASON_LEN`] bytes (the ban
+/// `--reason`: one line of at most [`qudag_peer::MAX_BAN_REASON_LEN`] bytes (the ban
 /// list would otherwise truncate it silently, and a newline would break the table).
 fn parse_reason(s: &str) -> Result<String, String> {
-    let max = qudag_peer::bans::MAX_BAN_REASON_LEN;
+    let max = qudag_peer::MAX_BAN_REASON_LEN;
     if s.len() > max {
         return Err(format!("is {} bytes; at most {max} are kept", s.len()));
     }

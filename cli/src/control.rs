@@ -52,7 +52,7 @@ pub enum Command {
         /// Any address format of spec 3.2.
         address: String,
         /// `high`, `normal`, `low`.
-        priority: qudag_peer::peer::Priority,
+        priority: qudag_peer::Priority,
     },
     /// Graceful disconnect, optionally banning.
     PeerRemove {
@@ -80,7 +80,7 @@ pub enum Command {
         /// Node id, id prefix or address.
         target: String,
     },
-    /// The core's metrics snapshot (`qudag_peer::metrics::MetricsSnapshot`).
+    /// The core's metrics snapshot (`qudag_peer::MetricsSnapshot`).
     Stats,
     /// Shut the node down gracefully.
     Stop,

@@ -3,7 +3,7 @@
 //! here is a pure function of its input, so the snapshots in `tests/` use fixed values.
 
 use crate::util::{format_duration, rfc3339, thousands};
-use qudag_peer::peer::PeerInfo;
+use qudag_peer::PeerInfo;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -270,7 +270,7 @@ pub struct BanView {
 
 impl BanView {
     /// The view of a core ban record.
-    pub fn from_ban(b: &qudag_peer::bans::Ban) -> BanView {
+    pub fn from_ban(b: &qudag_peer::Ban) -> BanView {
         BanView {
             target: b.target.to_string(),
             reason: b.reason.clone(),
@@ -521,7 +521,7 @@ pub struct KnownView {
 
 impl KnownView {
     /// The view of an address-book record.
-    pub fn from_entry(e: &qudag_peer::addrbook::Entry) -> KnownView {
+    pub fn from_entry(e: &qudag_peer::AddrBookEntry) -> KnownView {
         let source = serde_json::to_value(&e.source)
             .ok()
             .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
@@ -579,7 +579,7 @@ pub fn known_json(known: &[KnownView]) -> serde_json::Value {
 }
 
 /// `peer stats` as text, from the node's metrics snapshot (JSON of
-/// `qudag_peer::metrics::MetricsSnapshot`).
+/// `qudag_peer::MetricsSnapshot`).
 pub fn stats_text(m: &serde_json::Value) -> String {
     use serde_json::Value;
     let n = |v: &Value| v.as_u64().unwrap_or(0);

@@ -17,7 +17,7 @@
 //! `peers.redb.corrupt-<unix seconds>` (or `.newer-…`), the reason is logged, and the node
 //! starts with an empty database.
 
-use qudag_peer::node::DurableState;
+use qudag_peer::DurableState;
 use redb::{Database, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
 

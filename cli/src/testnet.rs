@@ -171,7 +171,7 @@ async fn snapshot(handles: &[NodeHandle], style: Style) -> (String, String) {
             .unwrap_or_default();
         let mut linked: Vec<usize> = peers
             .iter()
-            .filter(|p| p.status == qudag_peer::peer::PeerState::Connected)
+            .filter(|p| p.status == qudag_peer::PeerState::Connected)
             .filter_map(|p| p.id.and_then(|id| number.get(&id.to_hex()).copied()))
             .collect();
         linked.sort_unstable();

@@ -151,8 +151,8 @@ fn node_with_state(tmp: &Path) -> (NodeProc, NodeProc) {
 fn malformed_arguments_are_usage_errors_and_change_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let (node, _peer) = node_with_state(tmp.path());
-    let long_reason = "x".repeat(qudag_peer::bans::MAX_BAN_REASON_LEN + 1);
-    let max_reason = "x".repeat(qudag_peer::bans::MAX_BAN_REASON_LEN);
+    let long_reason = "x".repeat(qudag_peer::MAX_BAN_REASON_LEN + 1);
+    let max_reason = "x".repeat(qudag_peer::MAX_BAN_REASON_LEN);
     let too_long = "a".repeat(qudag_cli::MAX_TARGET_LEN + 1);
     let too_long_addr = format!("{}:80", "a".repeat(70_000));
     let mut cases = vec![

@@ -41,18 +41,20 @@ use hkdf::Hkdf;
 use ml_kem::{Decapsulate, KeyExport};
 use sha2::Sha256;
 
-/// The one cipher suite of protocol version 2: ML-KEM-768, HKDF-SHA-256, ChaCha20-Poly1305.
-pub const SUITE: &str = "mlkem768-hkdfsha256-chacha20poly1305";
-/// Longest suite name accepted in a handshake body.
-pub const MAX_SUITE_LEN: usize = 64;
-/// Length of an ML-KEM-768 encapsulation key (the initiator's `kem` field).
-pub const KEM_ENCAPSULATION_KEY_LEN: usize = 1184;
-/// Length of an ML-KEM-768 ciphertext (the responder's `kem` field).
-pub const KEM_CIPHERTEXT_LEN: usize = 1088;
+pub use crate::wire::{KEM_CIPHERTEXT_LEN, KEM_ENCAPSULATION_KEY_LEN, SUITE};
+
+// The codec owns the KEM sizes it checks; they must be ML-KEM-768's.
+const _: () = assert!(
+    size_of::<ml_kem::kem::Key<ml_kem::EncapsulationKey768>>() == KEM_ENCAPSULATION_KEY_LEN
+);
+const _: () = assert!(size_of::<ml_kem::Ciphertext<ml_kem::MlKem768>>() == KEM_CIPHERTEXT_LEN);
 /// Random bytes drawn for an ML-KEM-768 key pair (`d ‖ z`, FIPS 203 ML-KEM.KeyGen_internal).
 pub const KEM_KEYGEN_SEED_LEN: usize = 64;
 /// Random bytes drawn for one encapsulation (`m`, FIPS 203 ML-KEM.Encaps_internal).
 pub const KEM_ENCAPS_SEED_LEN: usize = 32;
+// The seed sizes the docs name are the ones ml-kem draws.
+const _: () = assert!(size_of::<ml_kem::Seed>() == KEM_KEYGEN_SEED_LEN);
+const _: () = assert!(size_of::<ml_kem::B32>() == KEM_ENCAPS_SEED_LEN);
 /// Length of a direction key.
 pub const KEY_LEN: usize = 32;
 /// Length of the Poly1305 tag that ends every sealed frame.

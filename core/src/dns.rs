@@ -49,7 +49,7 @@ pub const DNS_MAX_ATTEMPTS: u32 = 3;
 /// The most queries in flight at once; [`DnsClient::start`] refuses one more.
 pub const MAX_PENDING_DNS_QUERIES: usize = 64;
 
-/// The largest datagram [`DnsClient::handle_response`] will look at (the largest UDP payload).
+/// The largest datagram `DnsClient::handle_response` will look at (the largest UDP payload).
 pub const MAX_DNS_RESPONSE_LEN: usize = 65_535;
 
 /// The most address tokens taken from one answer (see [`txt_to_address_strings`] and
@@ -457,6 +457,7 @@ impl DnsClient {
     }
 
     /// How many queries are in flight.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
@@ -548,7 +549,7 @@ pub fn txt_records_to_address_strings(records: &[String]) -> Vec<String> {
 }
 
 /// Where the system resolver's configuration lives; an adapter reads this file (the core never
-/// does) and hands its text to [`first_nameserver`].
+/// does) and hands its text to the core (`first_nameserver`).
 pub const RESOLV_CONF_PATH: &str = "/etc/resolv.conf";
 
 /// The DNS port, used for nameservers named without one.

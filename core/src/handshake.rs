@@ -41,13 +41,7 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-/// The protocol version this implementation speaks.
-/// The protocol version this implementation speaks (2: the handshake carries an ML-KEM-768
-/// exchange and every later frame is sealed).
-pub const PROTOCOL_VERSION: u32 = 2;
-/// The oldest protocol version this implementation accepts. Version 1 (plaintext frames) was
-/// never deployed and is refused: there is no weaker mode to fall back to.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+pub use crate::wire::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 /// Transcript hash label.
 pub const TRANSCRIPT_LABEL: &[u8] = b"qudag-peer/handshake/v2";
 /// Label prefixed to the transcript hash in the responder's signature.
@@ -99,7 +93,7 @@ pub enum HandshakeError {
         channel::SUITE
     )]
     UnsupportedSuite {
-        /// What the peer named (truncated to [`channel::MAX_SUITE_LEN`] by the wire check).
+        /// What the peer named (truncated to [`crate::wire::MAX_SUITE_LEN`] by the wire check).
         offered: String,
     },
     /// The initiator's ML-KEM-768 encapsulation key fails the FIPS 203 key check.

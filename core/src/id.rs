@@ -8,7 +8,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// Length in bytes of a [`NodeId`].
-pub const NODE_ID_LEN: usize = 32;
+pub(crate) const NODE_ID_LEN: usize = 32;
 
 /// The identity of a node: SHA-256 over the domain separator and its public key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -10,12 +10,14 @@ use pqcrypto_dilithium::dilithium3;
 use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _, SecretKey as _};
 use sha2::{Digest, Sha256};
 
-/// Length of a dilithium3 public key in bytes.
-pub const PUBLIC_KEY_LEN: usize = 1952;
+pub use crate::wire::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 /// Length of a dilithium3 secret key in bytes.
 pub const SECRET_KEY_LEN: usize = 4032;
-/// Length of a detached dilithium3 signature in bytes.
-pub const SIGNATURE_LEN: usize = 3309;
+
+// The codec owns the sizes it checks; they must be dilithium3's.
+const _: () = assert!(PUBLIC_KEY_LEN == dilithium3::public_key_bytes());
+const _: () = assert!(SIGNATURE_LEN == dilithium3::signature_bytes());
+const _: () = assert!(SECRET_KEY_LEN == dilithium3::secret_key_bytes());
 
 /// Domain separator hashed in front of the public key to form a [`NodeId`].
 pub const NODE_ID_DOMAIN: &[u8] = b"qudag-peer/node-id/v1";

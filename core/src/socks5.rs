@@ -257,6 +257,7 @@ impl Socks5Client {
     }
 
     /// The target.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn target(&self) -> &Target {
         &self.target
     }
@@ -335,6 +336,7 @@ impl Socks5Client {
                 return Ok((used, Step::NeedMore));
             }
             self.buf.extend_from_slice(&data[used..used + take]);
+            debug_assert!(self.buf.len() <= MAX_REPLY_LEN, "one proxy message at most");
             used += take;
         }
     }

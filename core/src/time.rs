@@ -45,19 +45,19 @@ impl UnixMillis {
 
 /// Maps monotonic instants to wall-clock time from one anchor given at start.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     start: Instant,
     unix_start: UnixMillis,
 }
 
 impl Clock {
     /// Anchors `start` (monotonic) to `unix_start` (wall clock).
-    pub fn new(start: Instant, unix_start: UnixMillis) -> Clock {
+    pub(crate) fn new(start: Instant, unix_start: UnixMillis) -> Clock {
         Clock { start, unix_start }
     }
 
     /// The wall-clock time at monotonic instant `now` (never before the anchor).
-    pub fn unix(&self, now: Instant) -> UnixMillis {
+    pub(crate) fn unix(&self, now: Instant) -> UnixMillis {
         self.unix_start
             .plus(now.saturating_duration_since(self.start))
     }

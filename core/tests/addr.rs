@@ -4,11 +4,9 @@
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
-use qudag_peer::addr::{
-    classify, netgroup, AddrClass, AddrError, Host, NetGroup, PeerAddress, Transport, DEFAULT_PORT,
-    MAX_ADDRESS_LEN,
-};
+use qudag_peer::addr::{classify, netgroup, AddrClass, Host, DEFAULT_PORT, MAX_ADDRESS_LEN};
 use qudag_peer::NodeId;
+use qudag_peer::{AddrError, NetGroup, PeerAddress, Transport};
 
 /// A real v3 onion service (DuckDuckGo's), 56 characters.
 const ONION: &str = "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad";

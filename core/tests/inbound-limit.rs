@@ -2,8 +2,9 @@
 //! burst, the refill, the table bound and pruning, each at its limit. (Integration tests: the
 //! core itself never reads a clock; these take one base instant and pass times in.)
 
-use qudag_peer::addr::{netgroup, NetGroup};
+use qudag_peer::addr::netgroup;
 use qudag_peer::inbound_limit::{InboundLimiter, INBOUND_NETGROUP_BURST, INBOUND_NETGROUP_REFILL};
+use qudag_peer::NetGroup;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 

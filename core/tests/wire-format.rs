@@ -2,35 +2,18 @@
 //! property tests for round trips and hostile byte streams.
 
 use proptest::prelude::*;
-use qudag_peer::channel::{
-    RekeyLimits, SessionKeys, KEM_CIPHERTEXT_LEN, KEM_ENCAPSULATION_KEY_LEN, SUITE, TAG_LEN,
-};
-use qudag_peer::identity::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use qudag_peer::channel::{RekeyLimits, SessionKeys, KEM_ENCAPSULATION_KEY_LEN, TAG_LEN};
 use qudag_peer::wire::*;
 use serde_bytes::ByteBuf;
 
+/// The shared example body ([`HandshakeBody::example`]).
 fn body(kem_len: usize) -> HandshakeBody {
-    HandshakeBody {
-        version: 2,
-        min_version: 2,
-        public_key: ByteBuf::from(vec![0x11; PUBLIC_KEY_LEN]),
-        capabilities: vec!["pex".into(), "routing".into()],
-        timestamp: 1_760_000_000,
-        nonce: ByteBuf::from(vec![0x22; NONCE_LEN]),
-        user_agent: "qudag/0.1.0".into(),
-        listen_addr: Some("127.0.0.1:8000".into()),
-        suite: SUITE.into(),
-        kem: ByteBuf::from(vec![0x55; kem_len]),
-        quic_listen_addr: None,
-    }
+    HandshakeBody::example(kem_len)
 }
 
 /// A node that listens on QUIC too: the optional field is encoded after the others.
 fn quic_body() -> HandshakeBody {
-    HandshakeBody {
-        quic_listen_addr: Some("quic://127.0.0.1:8001".into()),
-        ..body(KEM_ENCAPSULATION_KEY_LEN)
-    }
+    HandshakeBody::example_quic()
 }
 
 fn dump(bytes: &[u8]) -> String {
@@ -42,72 +25,10 @@ fn dump(bytes: &[u8]) -> String {
     s
 }
 
-fn all_messages() -> Vec<(&'static str, Message)> {
-    vec![
-        (
-            "handshake",
-            Message::Handshake(Handshake {
-                body: ByteBuf::from(body(KEM_ENCAPSULATION_KEY_LEN).to_cbor()),
-            }),
-        ),
-        (
-            "handshake_quic",
-            Message::Handshake(Handshake {
-                body: ByteBuf::from(quic_body().to_cbor()),
-            }),
-        ),
-        (
-            "handshake_response",
-            Message::HandshakeResponse(HandshakeResponse {
-                body: ByteBuf::from(body(KEM_CIPHERTEXT_LEN).to_cbor()),
-                signature: ByteBuf::from(vec![0x33; SIGNATURE_LEN]),
-            }),
-        ),
-        (
-            "handshake_confirm",
-            Message::HandshakeConfirm(HandshakeConfirm {
-                signature: ByteBuf::from(vec![0x44; SIGNATURE_LEN]),
-            }),
-        ),
-        (
-            "ping",
-            Message::Ping(Ping {
-                nonce: 0x0102030405060708,
-            }),
-        ),
-        (
-            "pong",
-            Message::Pong(Ping {
-                nonce: 0x0102030405060708,
-            }),
-        ),
-        (
-            "disconnect",
-            Message::Disconnect(Disconnect {
-                reason: 1,
-                text: "removed by the operator".into(),
-            }),
-        ),
-        ("disconnect_ack", Message::DisconnectAck),
-        ("get_peers", Message::GetPeers(GetPeers { max: 1000 })),
-        (
-            "peers",
-            Message::Peers(Peers {
-                addresses: vec!["192.0.2.1:8000".into(), "[2001:db8::1]:8000".into()],
-            }),
-        ),
-        (
-            "app",
-            Message::App(App {
-                payload: ByteBuf::from(b"hello".to_vec()),
-            }),
-        ),
-    ]
-}
-
 #[test]
 fn every_message_type_has_stable_bytes() {
-    for (name, m) in all_messages() {
+    // The one table of example messages, shared with the fuzz seeds and the codec benches.
+    for (name, m) in Message::examples() {
         let bytes = m.encode().unwrap();
         insta::assert_snapshot!(name, dump(&bytes));
         assert_eq!(

@@ -1,36 +1,46 @@
-//! # qudag-peer-runtime: what the runtime adapters share
+//! # qudag-peer-runtime: one driver for every runtime
 //!
-//! The Tokio and smol adapters differ only in sockets, timers, task spawning and the event
-//! broadcast channel. Everything else lives here once:
+//! The Tokio and smol adapters differ only in how they spawn tasks, open sockets and wait
+//! for time, which is the [`Runtime`] trait, and in their event broadcast channel. Everything
+//! else lives here once (after quinn's `runtime` module):
 //!
+//! - [`spawn`]: binds the listeners, creates the node and starts the driver, the one task
+//!   that owns the node, with its reader and writer tasks, dials (TCP, QUIC, and through the
+//!   SOCKS5 proxy, whose bytes the core negotiates), DNS sockets and QUIC accepts.
 //! - [`NodeHandle`], generic over the adapter's event channel ([`Events`]); each adapter
 //!   exports it as `NodeHandle` with its own channel. Its commands travel on an
 //!   `async-channel`, which works under any executor.
 //! - [`Control`], the driver's bookkeeping: running commands against the node, matching
 //!   `AddPeerFinished`/`RemovePeerFinished` to the waiting handle, and the shutdown deadline.
-//! - [`new_node`] and [`dns_route`], the start-up and DNS routing steps of every driver.
+//! - [`new_node`] and [`dns_route`], the start-up and DNS routing steps.
 //! - [`quic`]: QUIC as a second transport (configuration, TLS, endpoints, and the dial,
-//!   accept, read and write steps the adapters run in their tasks).
+//!   accept, read and write steps the driver runs in its tasks).
 //!
-//! Nothing here reads a clock except [`new_node`] (once, at start); the driver passes `now`.
+//! Nothing here reads a clock except [`new_node`] (the wall clock, once, at start) and the
+//! driver, through [`Runtime::now`].
 #![warn(missing_docs)]
 
+mod driver;
 pub mod quic;
+mod runtime;
+
+pub use driver::spawn;
+pub use runtime::Runtime;
 
 use async_channel::{Receiver, Sender};
-use qudag_peer::bans::Ban;
-use qudag_peer::node::{DurableState, IoFailure, PeerError};
-use qudag_peer::peer::{PeerInfo, Priority};
-use qudag_peer::reputation::{Report, ReputationScore};
-use qudag_peer::UnixMillis;
 use qudag_peer::{
-    Config, ConnId, Event, Identity, Input, Node, NodeId, Output, RequestId, Transport,
+    Ban, Config, DurableState, Event, Identity, Node, NodeId, PeerError, PeerInfo, Priority,
+    Report, ReputationScore, RequestId, UnixMillis,
 };
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Bytes read from a TCP socket or QUIC stream at a time (a TCP reader's buffer is on the
+/// stack, only while the socket is polled).
+pub const READ_CHUNK: usize = 16 * 1024;
 
 type Call = Box<dyn FnOnce(&mut Node, Instant) + Send>;
 type Start = Box<dyn FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send>;
@@ -83,8 +93,8 @@ pub fn new_node(
 /// Where an `Output::DnsQuery` goes: `(local address to bind, server)`, reading
 /// `/etc/resolv.conf` when no resolver is configured; `None` drops the query.
 pub fn dns_route(server: Option<SocketAddr>) -> Option<(SocketAddr, SocketAddr)> {
-    let conf = || std::fs::read_to_string(qudag_peer::dns::RESOLV_CONF_PATH).ok();
-    qudag_peer::dns::udp_route(server, conf)
+    let conf = || std::fs::read_to_string(qudag_peer::RESOLV_CONF_PATH).ok();
+    qudag_peer::udp_route(server, conf)
 }
 
 /// Talks to a running node. Cheap to clone; every clone drives the same node.
@@ -331,130 +341,6 @@ impl Control {
     pub fn finish(&mut self) {
         for reply in self.stopping.drain(..) {
             let _ = reply.try_send(());
-        }
-    }
-}
-
-/// A connected transport: the adapter's TCP stream `T`, or a QUIC connection's stream.
-pub enum Stream<T> {
-    /// A TCP stream.
-    Tcp(T),
-    /// A QUIC connection and its one stream.
-    Quic(quic::QuicStream),
-}
-
-/// What a socket task reports to its driver; `S` is the adapter's connected stream.
-pub enum Io<S> {
-    /// A dial finished.
-    Connected(ConnId, S),
-    /// An inbound QUIC connection opened its stream (see [`quic::accept`]).
-    QuicAccepted(SocketAddr, quic::QuicStream),
-    /// A dial failed.
-    ConnectFailed(ConnId, IoFailure),
-    /// Bytes read from a connection.
-    Data(ConnId, Vec<u8>),
-    /// A connection's reader or writer stopped.
-    Closed(ConnId, IoFailure),
-    /// A datagram on a DNS socket.
-    Dns(Vec<u8>),
-}
-
-/// A driver's sockets and tasks, as [`Sockets::on_io`] and [`Sockets::perform`] need them:
-/// the adapter implements the I/O, the decisions are here.
-pub trait Sockets {
-    /// The adapter's connected stream.
-    type Stream;
-    /// The node the driver owns.
-    fn node(&mut self) -> &mut Node;
-    /// Forgets the dial task of `conn`; `false` if there was none (the node closed it).
-    fn end_dial(&mut self, conn: ConnId) -> bool;
-    /// Whether `conn` has a live writer.
-    fn is_open(&self, conn: ConnId) -> bool;
-    /// Starts the reader and writer tasks of a connected socket.
-    fn open(&mut self, conn: ConnId, stream: Self::Stream);
-    /// Drops `conn`'s writer (which flushes and shuts it down) and stops its task; `false`
-    /// if it had no writer.
-    fn close(&mut self, conn: ConnId) -> bool;
-    /// Queues bytes on `conn`'s writer, if it is open.
-    fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>);
-    /// Dials `addr` over `transport` in a task that reports [`Io::Connected`] or
-    /// [`Io::ConnectFailed`].
-    fn dial(&mut self, conn: ConnId, addr: SocketAddr, transport: Transport);
-    /// Wraps a QUIC stream as the adapter's [`Sockets::Stream`].
-    fn quic_stream(stream: quic::QuicStream) -> Self::Stream;
-    /// Sends a DNS query from a UDP socket bound to `bind` (opened, with a reader task that
-    /// reports [`Io::Dns`], on first use). A failed send is dropped: the core retries.
-    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]);
-    /// The driver's [`Control`].
-    fn control(&mut self) -> &mut Control;
-    /// Sends an event to the subscribers.
-    fn publish(&mut self, event: Event);
-
-    /// Performs every pending output; returns when the node next wants `Input::Timeout`.
-    fn perform(&mut self) -> Instant {
-        loop {
-            match self.node().poll_output() {
-                Output::Transmit { conn, bytes } => self.transmit(conn, bytes),
-                Output::Dial {
-                    conn,
-                    addr,
-                    transport,
-                } => self.dial(conn, addr, transport),
-                Output::Close { conn } => {
-                    self.close(conn);
-                }
-                Output::DnsQuery { server, bytes, .. } => {
-                    if let Some((bind, server)) = dns_route(server) {
-                        self.send_dns(bind, server, &bytes);
-                    }
-                }
-                Output::Event(event) => {
-                    self.control().on_event(&event);
-                    self.publish(event);
-                }
-                Output::Timeout { at, .. } => return at,
-                _ => {}
-            }
-        }
-    }
-
-    /// Feeds a socket report to the node, unless the node already closed that connection.
-    fn on_io(&mut self, msg: Io<Self::Stream>, now: Instant) {
-        match msg {
-            Io::Connected(conn, stream) => {
-                if self.end_dial(conn) {
-                    self.open(conn, stream);
-                    self.node().handle_input(Input::Connected { conn, now });
-                }
-            }
-            Io::ConnectFailed(conn, cause) => {
-                if self.end_dial(conn) {
-                    let input = Input::ConnectFailed { conn, cause, now };
-                    self.node().handle_input(input);
-                }
-            }
-            Io::Data(conn, data) => {
-                if self.is_open(conn) {
-                    let input = Input::Received {
-                        conn,
-                        data: &data,
-                        now,
-                    };
-                    self.node().handle_input(input);
-                }
-            }
-            Io::Closed(conn, cause) => {
-                if self.close(conn) {
-                    self.node().handle_input(Input::Closed { conn, cause, now });
-                }
-            }
-            Io::QuicAccepted(remote, stream) => {
-                let conn = self.node().accept_via(remote, Transport::Quic, now);
-                self.open(conn, Self::quic_stream(stream));
-            }
-            Io::Dns(data) => self
-                .node()
-                .handle_input(Input::DnsResponse { data: &data, now }),
         }
     }
 }

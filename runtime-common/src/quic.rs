@@ -3,8 +3,8 @@
 //! A QUIC connection carries exactly **one** bidirectional stream, opened by the dialer, and
 //! that stream carries the same frames as a TCP connection: the core does not know which
 //! transport carried them. The adapters only differ in the `quinn::Runtime` they hand to
-//! [`QuicEndpoints::new`] and in how they spawn the tasks that run [`dial`], [`accept`],
-//! [`read_loop`] and [`write_loop`].
+//! [`QuicEndpoints::new`] (through [`crate::Runtime::quinn`]); the driver runs [`dial`],
+//! [`accept`], `read_loop` and `write_loop` in its tasks.
 //!
 //! # TLS
 //!
@@ -28,10 +28,8 @@
 //! - Inbound: at most [`MAX_PENDING_ACCEPTS`] connections between the QUIC handshake and
 //!   the peer's stream ([`Pending`]); more are refused. Each waits at most the core's
 //!   `handshake_timeout` for its stream.
-use crate::Io;
-use qudag_peer::node::IoFailure;
-use qudag_peer::wire::MAX_FRAME_LEN;
-use qudag_peer::{Config, ConnId};
+use crate::driver::Io;
+use qudag_peer::{Config, ConnId, IoFailure, MAX_FRAME_LEN};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{ConnectionError, Endpoint, EndpointConfig, Runtime, TransportConfig, VarInt};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -69,7 +67,7 @@ pub const MAX_PENDING_ACCEPTS: usize = 64;
 pub const CLOSE_OK: u32 = 0;
 
 /// Bytes read from a stream at a time.
-pub const READ_CHUNK: usize = 16 * 1024;
+pub const READ_CHUNK: usize = crate::READ_CHUNK;
 
 /// The QUIC idle timeout for `config`: `inactivity_timeout + disconnect_timeout +`
 /// [`IDLE_SLACK`].
@@ -362,7 +360,7 @@ impl Drop for PendingSlot {
     }
 }
 
-/// What an adapter does with a new `quinn::Incoming`: refuses it when [`Pending`] is full,
+/// What the driver does with a new `quinn::Incoming`: refuses it when [`Pending`] is full,
 /// else returns the slot to hand to [`accept`].
 pub fn admit(
     incoming: quinn::Incoming,
@@ -378,7 +376,7 @@ pub fn admit(
 }
 
 /// Completes an inbound connection and waits for the peer's stream, giving up when
-/// `deadline` (the adapter's timer for the core's `handshake_timeout`) fires first. `None`
+/// `deadline` (the runtime's timer for the core's `handshake_timeout`) fires first. `None`
 /// if the connection failed or timed out (it is then closed); the slot is freed either way.
 pub async fn accept(
     incoming: quinn::Incoming,
@@ -401,8 +399,8 @@ pub async fn accept(
 }
 
 /// Reads the stream and reports each chunk, then how it ended, with `report` (which says
-/// whether the driver still listens). The adapter runs it in the connection's reader task.
-pub async fn read_loop<S>(
+/// whether the driver still listens). The driver runs it in the connection's reader task.
+pub(crate) async fn read_loop<S>(
     mut recv: quinn::RecvStream,
     conn: ConnId,
     mut report: impl FnMut(Io<S>) -> bool,
@@ -423,8 +421,8 @@ pub async fn read_loop<S>(
 /// Writes what the driver queues on `rx` until the driver drops its sender (the node closed
 /// the connection); then finishes the stream, waits until the peer has it all (bounded by
 /// the idle timeout) and closes the connection with [`CLOSE_OK`]. A failed write is
-/// reported with `report`. The adapter runs it in the connection's writer task.
-pub async fn write_loop<S>(
+/// reported with `report`. The driver runs it in the connection's writer task.
+pub(crate) async fn write_loop<S>(
     stream: (quinn::Connection, quinn::SendStream),
     rx: async_channel::Receiver<Vec<u8>>,
     conn: ConnId,

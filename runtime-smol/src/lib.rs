@@ -1,23 +1,17 @@
 //! # qudag-peer-smol: the smol adapter for `qudag-peer`
 //!
 //! [`spawn`] binds a TCP listener (and, with `network.quic_listen`, a QUIC endpoint) and starts
-//! one driver task (on smol's global executor) that owns the sans-IO [`Node`]. The driver only
-//! carries bytes and time: it waits for the earliest of an accepted socket or QUIC stream, bytes or a close from a connection's reader task, a
-//! finished dial, a command from a [`NodeHandle`], or the core's next `Output::Timeout`;
-//! feeds that to the node; then performs every output (`Transmit` to the connection's writer
-//! task, `Dial` in a connect task, `Close`, `Event` to subscribers). Every limit, timeout,
-//! retry and decision is the core's; the runtime-independent parts of the handle and the
-//! driver (commands, pending requests, shutdown, which outputs and socket reports go where)
-//! are `qudag_peer_runtime`'s.
-//! This crate reads the monotonic clock (`Instant::now`); `qudag_peer_runtime::new_node`
-//! reads the wall clock once at start.
+//! one driver task (on smol's global executor) that owns the sans-IO `Node`. The driver, its
+//! socket tasks and the [`NodeHandle`] are `qudag_peer_runtime`'s, the same for every
+//! runtime; this crate is its [`Runtime`] on smol ([`Smol`]: tasks, `async-io` sockets,
+//! quinn's `SmolRuntime` for QUIC and timers) and the event channel (`async-broadcast`).
 //!
 //! Sockets and timers come from `async-io` and tasks from smol's global executor, which runs on
 //! its own threads, so a node works under any executor: `smol::block_on`, `async_std`, or a
 //! plain `futures_lite::future::block_on`.
 //!
 //! ```no_run
-//! use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN};
+//! use qudag_peer::{Identity, PUBLIC_KEY_LEN};
 //! use qudag_peer::{Config, Event};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,43 +34,29 @@
 //! ```
 #![warn(missing_docs)]
 
-use async_channel::{Receiver, Sender};
-use async_io::{Async, Timer};
-use futures_lite::{future, AsyncWriteExt, FutureExt};
-use qudag_peer::node::{DurableState, IoFailure};
-use qudag_peer::{Config, ConnId, Event, Identity, Input, Node, Transport};
-use qudag_peer_runtime::quic::{self, Pending, QuicEndpoints, QuicStream};
-use qudag_peer_runtime::{new_node, Commands, Control, Events, Sockets, Stream};
+use async_io::Async;
+use futures_lite::{AsyncRead, AsyncWriteExt};
+use qudag_peer::{Config, DurableState, Event, Identity};
+use qudag_peer_runtime::{Events, Runtime};
 use smol::Task;
-use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll};
 
-/// Bytes read from a socket at a time (a stack buffer, only while the socket is readable).
-pub const READ_CHUNK: usize = 16 * 1024;
+pub use qudag_peer_runtime::READ_CHUNK;
 
 /// Events buffered per subscriber; past that a slow subscriber loses the oldest and gets
 /// `RecvError::Overflowed`.
 pub const EVENT_CAPACITY: usize = 1024;
 
-/// What a socket task reports.
-type Io = qudag_peer_runtime::Io<Stream<Async<TcpStream>>>;
-
-/// What woke the driver.
-enum Wake {
-    Accepted(io::Result<(Async<TcpStream>, SocketAddr)>),
-    Quic(Option<Box<quinn::Incoming>>),
-    Io(Io),
-    Cmd(Option<qudag_peer_runtime::Cmd>),
-    Timer,
-}
-
 /// Starts a node: binds `config.network.listen` and, if set, `config.network.quic_listen`
-/// (port 0 picks a free port, which is then the advertised one) and spawns its driver with `smol::spawn`; callable from any thread, in or
-/// out of an async context. The driver runs until [`NodeHandle::shutdown`] or until every
-/// handle is dropped (which shuts down the same way).
+/// (port 0 picks a free port, which is then the advertised one) and spawns its driver with
+/// `smol::spawn`; callable from any thread, in or out of an async context. The driver runs
+/// until [`NodeHandle::shutdown`] or until every handle is dropped (which shuts down the same
+/// way).
 pub fn spawn(config: Config, identity: Identity) -> io::Result<NodeHandle> {
     spawn_with(config, identity, None)
 }
@@ -84,39 +64,16 @@ pub fn spawn(config: Config, identity: Identity) -> io::Result<NodeHandle> {
 /// [`spawn`], restoring saved records (`Node::restore`) right after the node is created, so
 /// known addresses, reputation and bans are in force before it dials or accepts anyone.
 pub fn spawn_with(
-    mut config: Config,
+    config: Config,
     identity: Identity,
     state: Option<DurableState>,
 ) -> io::Result<NodeHandle> {
-    let listener = Async::new(TcpListener::bind(config.network.listen)?)?;
-    let local_addr = listener.get_ref().local_addr()?;
-    config.network.listen = local_addr;
-    let quic = QuicEndpoints::new(&config, Arc::new(quinn::SmolRuntime))?;
-    config.network.quic_listen = quic.local_addr();
-    let node = new_node(config, identity, state)?;
     let (mut events, events_rx) = async_broadcast::broadcast(EVENT_CAPACITY);
     events.set_overflow(true);
     events.set_await_active(false);
-    let (handle, cmds) = NodeHandle::new(
-        SmolEvents(events_rx.deactivate()),
-        node.node_id(),
-        local_addr,
-        quic.local_addr(),
-    );
-    let (io, io_rx) = async_channel::unbounded();
-    let driver = Driver {
-        node,
-        io,
-        events,
-        writers: HashMap::new(),
-        tasks: HashMap::new(),
-        dns: HashMap::new(),
-        control: Control::default(),
-        quic,
-        pending: Pending::default(),
-    };
-    smol::spawn(driver.run(listener, cmds, io_rx)).detach();
-    Ok(handle)
+    let inactive = SmolEvents(events_rx.deactivate());
+    let publish = move |event| drop(events.try_broadcast(event));
+    qudag_peer_runtime::spawn(Smol, config, identity, state, inactive, publish)
 }
 
 /// Talks to a running node. Cheap to clone; every clone drives the same node. Its
@@ -135,247 +92,74 @@ impl Events for SmolEvents {
     }
 }
 
-/// The task that owns the node.
-struct Driver {
-    node: Node,
-    io: Sender<Io>,
-    events: async_broadcast::Sender<Event>,
-    /// Per open connection: its writer task's queue (closing it flushes and shuts down).
-    writers: HashMap<ConnId, Sender<Vec<u8>>>,
-    /// Per connection: its dial task while connecting, then its reader task (drop = cancel).
-    tasks: HashMap<ConnId, Task<()>>,
-    /// Per local address: a UDP socket for DNS queries and its reader task (drop = cancel).
-    dns: HashMap<SocketAddr, (Arc<Async<UdpSocket>>, Task<()>)>,
-    control: Control,
-    /// The QUIC endpoints (the listening one if `network.quic_listen` is set).
-    quic: QuicEndpoints,
-    /// Inbound QUIC connections waiting for their stream.
-    pending: Pending,
-}
+/// The smol [`Runtime`]: smol's global executor, `async-io` sockets, and quinn's
+/// `SmolRuntime`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
 
-impl Driver {
-    async fn run(mut self, listener: Async<TcpListener>, cmds: Commands, io: Receiver<Io>) {
-        let mut handles_alive = true;
-        let server = self.quic.server().cloned();
-        let mut quic_open = server.is_some();
-        loop {
-            let wake = self.perform();
-            let Some(wake) = self.control.wake(wake, Instant::now()) else {
-                break;
-            };
-            let woke = async { Wake::Io(io.recv().await.expect("the driver holds a sender")) }
-                .race(async {
-                    if handles_alive {
-                        Wake::Cmd(cmds.recv().await.ok())
-                    } else {
-                        future::pending().await
-                    }
-                })
-                .race(async { Wake::Accepted(listener.accept().await) })
-                .race(async {
-                    match &server {
-                        Some(server) if quic_open => {
-                            Wake::Quic(server.accept().await.map(Box::new))
-                        }
-                        _ => future::pending().await,
-                    }
-                })
-                .race(async {
-                    Timer::at(wake).await;
-                    Wake::Timer
-                })
-                .await;
-            match woke {
-                Wake::Accepted(Ok((stream, remote))) => {
-                    let conn = self.node.accept(remote, Instant::now());
-                    self.open(conn, Stream::Tcp(stream));
-                }
-                Wake::Accepted(Err(_)) => {}
-                Wake::Quic(Some(incoming)) => self.accept_quic(*incoming),
-                Wake::Quic(None) => quic_open = false,
-                Wake::Io(msg) => self.on_io(msg, Instant::now()),
-                Wake::Cmd(Some(cmd)) => self.control.on_cmd(&mut self.node, cmd, Instant::now()),
-                Wake::Cmd(None) => {
-                    handles_alive = false;
-                    self.control.begin_shutdown(&mut self.node, Instant::now());
-                }
-                Wake::Timer => self.node.handle_input(Input::Timeout {
-                    now: Instant::now(),
-                }),
-            }
-        }
-        self.tasks.clear();
-        self.dns.clear();
-        self.writers.clear();
-        self.quic.close();
-        self.control.finish();
+impl Runtime for Smol {
+    type Task = Task<()>;
+    type Listener = Async<TcpListener>;
+    type Tcp = Async<TcpStream>;
+    type Reader = Arc<Async<TcpStream>>;
+    type Writer = Arc<Async<TcpStream>>;
+    type Udp = Async<UdpSocket>;
+
+    fn quinn(&self) -> Arc<dyn quinn::Runtime> {
+        Arc::new(quinn::SmolRuntime)
     }
 
-    /// Completes an inbound QUIC connection in a task that reports its stream.
-    fn accept_quic(&mut self, incoming: quinn::Incoming) {
-        let Some((incoming, slot)) = quic::admit(incoming, &self.pending) else {
-            return;
-        };
-        let wait = self.node.config().network.peers.handshake_timeout;
-        let io = self.io.clone();
-        smol::spawn(async move {
-            let deadline = async {
-                Timer::after(wait).await;
-            };
-            if let Some((remote, stream)) = quic::accept(incoming, slot, deadline).await {
-                let _ = io.try_send(Io::QuicAccepted(remote, stream));
-            }
-        })
-        .detach();
-    }
-}
-
-impl Sockets for Driver {
-    type Stream = Stream<Async<TcpStream>>;
-
-    fn node(&mut self) -> &mut Node {
-        &mut self.node
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) -> Task<()> {
+        smol::spawn(task)
     }
 
-    fn end_dial(&mut self, conn: ConnId) -> bool {
-        self.tasks.remove(&conn).is_some()
+    fn spawn_detached(&self, task: impl Future<Output = ()> + Send + 'static) {
+        smol::spawn(task).detach();
     }
 
-    fn is_open(&self, conn: ConnId) -> bool {
-        self.writers.contains_key(&conn)
+    fn listener(&self, listener: TcpListener) -> io::Result<Async<TcpListener>> {
+        Async::new(listener)
     }
 
-    fn quic_stream(stream: QuicStream) -> Self::Stream {
-        Stream::Quic(stream)
+    async fn accept(listener: &Async<TcpListener>) -> io::Result<(Async<TcpStream>, SocketAddr)> {
+        listener.accept().await
     }
 
-    fn open(&mut self, conn: ConnId, stream: Self::Stream) {
-        let (tx, rx) = async_channel::unbounded::<Vec<u8>>();
-        let stream = match stream {
-            Stream::Tcp(stream) => stream,
-            Stream::Quic(QuicStream {
-                conn: q,
-                send,
-                recv,
-            }) => {
-                let io = self.io.clone();
-                smol::spawn(quic::write_loop((q, send), rx, conn, move |m| {
-                    io.try_send(m).is_ok()
-                }))
-                .detach();
-                let io = self.io.clone();
-                let reader =
-                    smol::spawn(quic::read_loop(recv, conn, move |m| io.try_send(m).is_ok()));
-                self.writers.insert(conn, tx);
-                self.tasks.insert(conn, reader);
-                return;
-            }
-        };
-        let _ = stream.get_ref().set_nodelay(true);
-        let stream = Arc::new(stream);
-        let (io, wr) = (self.io.clone(), stream.clone());
-        smol::spawn(async move {
-            while let Ok(bytes) = rx.recv().await {
-                if let Err(e) = (&*wr).write_all(&bytes).await {
-                    let _ = io.try_send(Io::Closed(conn, IoFailure::from_io_error(&e)));
-                    return;
-                }
-            }
-            let _ = wr.get_ref().shutdown(Shutdown::Write);
-        })
-        .detach();
-        let io = self.io.clone();
-        let reader = smol::spawn(async move {
-            loop {
-                // Wait for readiness first and read into a stack buffer that never lives
-                // across an await: an idle connection holds no read buffer (READ_CHUNK).
-                let ready = stream.readable().await;
-                let mut buf = [0u8; READ_CHUNK];
-                let (msg, last) = match ready
-                    .and_then(|()| std::io::Read::read(&mut stream.get_ref(), &mut buf))
-                {
-                    Ok(0) => (Io::Closed(conn, IoFailure::Eof), true),
-                    Ok(n) => (Io::Data(conn, buf[..n].to_vec()), false),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => (Io::Closed(conn, IoFailure::from_io_error(&e)), true),
-                };
-                if io.try_send(msg).is_err() || last {
-                    return;
-                }
-            }
-        });
-        self.writers.insert(conn, tx);
-        self.tasks.insert(conn, reader);
+    async fn connect(addr: SocketAddr) -> io::Result<Async<TcpStream>> {
+        Async::<TcpStream>::connect(addr).await
     }
 
-    fn close(&mut self, conn: ConnId) -> bool {
-        let open = self.writers.remove(&conn).is_some();
-        self.tasks.remove(&conn);
-        open
+    fn split(tcp: Async<TcpStream>) -> (Self::Reader, Self::Writer) {
+        let _ = tcp.get_ref().set_nodelay(true);
+        let tcp = Arc::new(tcp);
+        (tcp.clone(), tcp)
     }
 
-    fn transmit(&mut self, conn: ConnId, bytes: Vec<u8>) {
-        if let Some(writer) = self.writers.get(&conn) {
-            let _ = writer.try_send(bytes);
-        }
+    fn poll_read(
+        reader: &mut Self::Reader,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut &**reader).poll_read(cx, buf)
     }
 
-    fn dial(&mut self, conn: ConnId, addr: SocketAddr, transport: Transport) {
-        let io = self.io.clone();
-        let dial = match transport {
-            Transport::Quic => {
-                let endpoint = self.quic.for_dial(addr);
-                smol::spawn(async move {
-                    let r = match endpoint {
-                        Ok(endpoint) => quic::dial(endpoint, addr).await,
-                        Err(e) => Err(IoFailure::from_io_error(&e)),
-                    };
-                    let _ = io.try_send(match r {
-                        Ok(stream) => Io::Connected(conn, Stream::Quic(stream)),
-                        Err(cause) => Io::ConnectFailed(conn, cause),
-                    });
-                })
-            }
-            _ => smol::spawn(async move {
-                let _ = io.try_send(match Async::<TcpStream>::connect(addr).await {
-                    Ok(stream) => Io::Connected(conn, Stream::Tcp(stream)),
-                    Err(e) => Io::ConnectFailed(conn, IoFailure::from_io_error(&e)),
-                });
-            }),
-        };
-        self.tasks.insert(conn, dial);
+    async fn write_all(writer: &mut Self::Writer, bytes: &[u8]) -> io::Result<()> {
+        (&**writer).write_all(bytes).await
     }
 
-    fn send_dns(&mut self, bind: SocketAddr, server: SocketAddr, bytes: &[u8]) {
-        if !self.dns.contains_key(&bind) {
-            let Ok(socket) = Async::<UdpSocket>::bind(bind) else {
-                return;
-            };
-            let (socket, io) = (Arc::new(socket), self.io.clone());
-            let rd = socket.clone();
-            let reader = smol::spawn(async move {
-                let mut buf = vec![0u8; qudag_peer::dns::MAX_DNS_RESPONSE_LEN];
-                loop {
-                    let msg = match rd.recv(&mut buf).await {
-                        Ok(n) => Io::Dns(buf[..n].to_vec()),
-                        Err(e) if qudag_peer::dns::transient_udp_error(e.kind()) => continue,
-                        Err(_) => return,
-                    };
-                    if io.try_send(msg).is_err() {
-                        return;
-                    }
-                }
-            });
-            self.dns.insert(bind, (socket, reader));
-        }
-        let _ = self.dns[&bind].0.get_ref().send_to(bytes, server);
+    async fn shutdown(writer: Self::Writer) {
+        let _ = writer.get_ref().shutdown(Shutdown::Write);
     }
 
-    fn control(&mut self) -> &mut Control {
-        &mut self.control
+    fn udp(&self, socket: UdpSocket) -> io::Result<Async<UdpSocket>> {
+        Async::new(socket)
     }
 
-    fn publish(&mut self, event: Event) {
-        let _ = self.events.try_broadcast(event);
+    async fn recv(udp: &Async<UdpSocket>, buf: &mut [u8]) -> io::Result<usize> {
+        udp.recv(buf).await
+    }
+
+    fn try_send_to(udp: &Async<UdpSocket>, bytes: &[u8], to: SocketAddr) -> io::Result<usize> {
+        udp.get_ref().send_to(bytes, to)
     }
 }

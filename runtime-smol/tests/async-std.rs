@@ -1,7 +1,7 @@
 //! The smol adapter driven from async-std: its sockets, timers and tasks need no smol executor
 //! on the calling side.
 
-use qudag_peer::peer::{PeerState, Priority};
+use qudag_peer::{PeerState, Priority};
 use qudag_peer_tests::conformance::local_config;
 use qudag_peer_tests::keys;
 use std::time::{Duration, Instant};

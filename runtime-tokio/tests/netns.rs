@@ -21,7 +21,7 @@
 //! Namespaces and child processes are removed on every exit path (Drop guards); every wait is
 //! bounded, and a child exits by itself after 150 s or when the parent's pipe closes.
 
-use qudag_peer::peer::PeerState;
+use qudag_peer::PeerState;
 use qudag_peer::{Config, Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};

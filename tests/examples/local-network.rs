@@ -3,8 +3,8 @@
 //!
 //! `cargo run --release -p qudag-peer-tests --example local-network -- [NODES]` (default 5).
 
-use qudag_peer::node::Event;
-use qudag_peer::peer::Priority;
+use qudag_peer::Event;
+use qudag_peer::Priority;
 use qudag_peer_tests::Net;
 use std::time::Duration;
 

@@ -10,22 +10,23 @@
 //! wall clock are fixed, so the same input takes the same path on every machine.
 
 use crate::dns as zone;
-use qudag_peer::addr::PeerAddress;
 use qudag_peer::addrbook::MAX_ADDRBOOK_ENTRIES;
-use qudag_peer::bans::{BanTarget, Cidr};
+use qudag_peer::bans::Cidr;
 use qudag_peer::channel::{self, ChannelError, Opener, RekeyLimits, Sealer, SessionKeys};
 use qudag_peer::dns::{self, DnsClient, DnsOutcome, QueryKind};
 use qudag_peer::handshake::{self, HandshakeState, LocalHello, INITIATOR_LABEL, RESPONDER_LABEL};
-use qudag_peer::identity::{PUBLIC_KEY_LEN, SECRET_KEY_LEN};
-use qudag_peer::node::{Input, IoFailure, Output};
-use qudag_peer::peer::{PeerState, Priority};
-use qudag_peer::reputation::Report;
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{
     self, Disconnect, FrameDecoder, GetPeers, Handshake, HandshakeBody, HandshakeConfirm,
     HandshakeResponse, Message, MessageType, Peers, Ping,
 };
+use qudag_peer::BanTarget;
+use qudag_peer::PeerAddress;
+use qudag_peer::Report;
 use qudag_peer::{Config, ConnId, Identity, Node, UnixMillis};
+use qudag_peer::{Input, IoFailure, Output};
+use qudag_peer::{PeerState, Priority};
+use qudag_peer::{PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use serde_bytes::ByteBuf;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

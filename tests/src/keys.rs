@@ -8,8 +8,8 @@
 
 use pqcrypto_dilithium::dilithium3;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
-use qudag_peer::identity::{PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use qudag_peer::Identity;
+use qudag_peer::{PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, OnceLock};

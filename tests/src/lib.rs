@@ -17,8 +17,8 @@ pub mod hostile;
 pub mod keys;
 pub mod sim;
 
-use qudag_peer::node::{Event, Input, IoFailure, Output};
 use qudag_peer::{Config, ConnId, Identity, Node, UnixMillis};
+use qudag_peer::{Event, Input, IoFailure, Output};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -540,7 +540,7 @@ impl Net {
         let (addr, now) = (self.nodes[to].addr.to_string(), self.now);
         self.nodes[from]
             .node
-            .add_peer(&addr, qudag_peer::peer::Priority::Normal, now)
+            .add_peer(&addr, qudag_peer::Priority::Normal, now)
             .unwrap_or_else(|e| panic!("node {from} cannot dial node {to}: {e}"))
     }
 
@@ -555,7 +555,7 @@ impl Net {
     pub fn add_results(
         &self,
         i: NodeIdx,
-    ) -> Vec<Result<qudag_peer::NodeId, qudag_peer::node::PeerError>> {
+    ) -> Vec<Result<qudag_peer::NodeId, qudag_peer::PeerError>> {
         self.nodes[i]
             .events
             .iter()

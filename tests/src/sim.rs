@@ -35,14 +35,14 @@
 //! event trace, hashed with SHA-256: the same seed gives the same hash.
 
 use crate::keys;
-use qudag_peer::bans::BanTarget;
 use qudag_peer::channel::{Opener, RekeyLimits, Sealer, SessionKeys};
-use qudag_peer::node::{DurableState, Event, Input, IoFailure, Output};
-use qudag_peer::peer::PeerState;
-use qudag_peer::reputation::Report;
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{Message, MessageType, Peers, LENGTH_PREFIX_LEN, MAX_PEX_ADDRESSES};
+use qudag_peer::BanTarget;
+use qudag_peer::PeerState;
+use qudag_peer::Report;
 use qudag_peer::{Config, ConnId, Identity, Node, NodeId, UnixMillis};
+use qudag_peer::{DurableState, Event, Input, IoFailure, Output};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;

@@ -3,9 +3,9 @@
 //! application payload (sent with the handle's `send_app`) nor an address exchanged by PEX
 //! appears in the captured bytes, in either direction.
 
-use qudag_peer::node::Event;
-use qudag_peer::peer::Priority;
 use qudag_peer::wire::{Message, MessageType};
+use qudag_peer::Event;
+use qudag_peer::Priority;
 use qudag_peer_tests::conformance::local_config;
 use qudag_peer_tests::keys;
 use qudag_peer_tests::script::{frames, split_first_frame};

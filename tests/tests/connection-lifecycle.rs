@@ -1,8 +1,8 @@
 //! Spec 6.1 connection tests, driven in memory: lifecycle, timeouts, the connection limit,
 //! graceful disconnect, shutdown, determinism.
 
-use qudag_peer::node::{Event, PeerError, Stage};
-use qudag_peer::peer::{Direction, DisconnectReason, PeerState, Priority};
+use qudag_peer::{Direction, DisconnectReason, PeerState, Priority};
+use qudag_peer::{Event, PeerError, Stage};
 use qudag_peer_tests::Net;
 use std::time::Duration;
 

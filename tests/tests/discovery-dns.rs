@@ -2,8 +2,8 @@
 //! A/AAAA records come back as real DNS datagrams (built with hickory-proto) and the node finds
 //! its peers through them; failures fall back as the discovery order says.
 
-use qudag_peer::node::{DiscoveryStep, Event, Input, PeerError};
-use qudag_peer::peer::Priority;
+use qudag_peer::Priority;
+use qudag_peer::{DiscoveryStep, Event, Input, PeerError};
 use qudag_peer_tests::dns::{Answer, Rtype};
 use qudag_peer_tests::Net;
 use std::time::Duration;

@@ -2,11 +2,11 @@
 //! rate limiting, filtering, caps), a 20-node network found from one bootstrap node, and the
 //! eclipse defence against a flooding PEX peer.
 
-use qudag_peer::addr::PeerAddress;
 use qudag_peer::addrbook::{Source, MAX_ADDRBOOK_ENTRIES, MAX_SOURCE_SHARE_PERCENT};
-use qudag_peer::node::{DiscoveryStep, Event};
-use qudag_peer::peer::Priority;
 use qudag_peer::wire::{GetPeers, Message, Peers};
+use qudag_peer::PeerAddress;
+use qudag_peer::Priority;
+use qudag_peer::{DiscoveryStep, Event};
 use qudag_peer_tests::script::{accept_as, connect_as};
 use qudag_peer_tests::{keys, Net};
 use std::time::Duration;
@@ -95,8 +95,7 @@ fn twenty_nodes_find_each_other_from_one_bootstrap_node() {
         .iter()
         .filter(|n| {
             n.node.peers().iter().any(|p| {
-                p.address != net.nodes[boot].addr
-                    && p.direction == qudag_peer::peer::Direction::Outbound
+                p.address != net.nodes[boot].addr && p.direction == qudag_peer::Direction::Outbound
             })
         })
         .count();

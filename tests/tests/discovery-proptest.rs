@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 use qudag_peer::addrbook::MAX_ADDRBOOK_ENTRIES;
-use qudag_peer::peer::Priority;
 use qudag_peer::wire::{Message, Peers};
+use qudag_peer::Priority;
 use qudag_peer_tests::dns::{Answer, Rtype};
 use qudag_peer_tests::script::accept_as;
 use qudag_peer_tests::{keys, Net};

@@ -11,18 +11,18 @@
 //! and still decode; `fuzz_seeds_are_current` below checks that they are what this generator
 //! produces.
 
-use qudag_peer::addr::PeerAddress;
 use qudag_peer::channel;
 use qudag_peer::wire::{
     App, Disconnect, GetPeers, Handshake, HandshakeBody, HandshakeConfirm, HandshakeResponse,
-    Message, Peers, Ping, NONCE_LEN,
+    Message, MessageType, Peers, Ping, NONCE_LEN,
 };
 use qudag_peer::Config;
+use qudag_peer::PeerAddress;
 use qudag_peer_tests::dns as zone;
 use qudag_peer_tests::fuzz_bodies::{self as fb, KEY_COUNT};
 use qudag_peer_tests::keys;
 use serde_bytes::ByteBuf;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -46,7 +46,22 @@ fn body(i: usize, kem_len: usize) -> HandshakeBody {
     }
 }
 
+/// The seed messages: one of every message type. The types that had seeds before the shared
+/// examples table existed keep their hand-made values (real keys, so the committed corpus stays
+/// byte-identical); every other type takes its entries from the table ([`Message::examples`]),
+/// so a new message type gets its seeds without an edit here.
 fn every_message() -> Vec<(&'static str, Message)> {
+    let mut msgs = hand_made_messages();
+    let covered: BTreeSet<MessageType> = msgs.iter().map(|(_, m)| m.message_type()).collect();
+    for (name, m) in Message::examples() {
+        if !covered.contains(&m.message_type()) {
+            msgs.push((name, m));
+        }
+    }
+    msgs
+}
+
+fn hand_made_messages() -> Vec<(&'static str, Message)> {
     let sig = ByteBuf::from(vec![3u8; qudag_peer::identity::SIGNATURE_LEN]);
     vec![
         (

@@ -6,11 +6,11 @@
 
 use qudag_peer::channel;
 use qudag_peer::handshake::{self, HandshakeError, LocalHello};
-use qudag_peer::node::{Event, PeerError};
-use qudag_peer::peer::{Direction, DisconnectReason, PeerState, Priority};
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{HandshakeBody, HandshakeResponse, Message, MessageType, Ping};
 use qudag_peer::Identity;
+use qudag_peer::{Direction, DisconnectReason, PeerState, Priority};
+use qudag_peer::{Event, PeerError};
 use qudag_peer_tests::script::frames;
 use qudag_peer_tests::{keys, Net};
 use serde_bytes::ByteBuf;

@@ -6,11 +6,12 @@
 
 use qudag_peer::channel::RekeyLimits;
 use qudag_peer::handshake::{self, LocalHello};
-use qudag_peer::node::Event;
-use qudag_peer::peer::DisconnectReason;
 use qudag_peer::rng::Rng;
-use qudag_peer::wire::{App, Message, Ping, MAX_APP_PAYLOAD, MAX_FRAME_LEN};
+use qudag_peer::wire::{App, Message, Ping, MAX_APP_PAYLOAD};
+use qudag_peer::DisconnectReason;
+use qudag_peer::Event;
 use qudag_peer::Identity;
+use qudag_peer::MAX_FRAME_LEN;
 use qudag_peer_tests::script::{connect_as, frames, Session};
 use qudag_peer_tests::{keys, Net};
 use serde_bytes::ByteBuf;

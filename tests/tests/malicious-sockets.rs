@@ -14,15 +14,16 @@ use qudag_peer::handshake::{self, PROTOCOL_VERSION};
 use qudag_peer::inbound_limit::{
     INBOUND_NETGROUP_BURST, MAX_INBOUND_NETGROUPS_TRACKED, RATE_LIMITED_LABEL,
 };
-use qudag_peer::metrics::MetricsSnapshot;
-use qudag_peer::node::PeerError;
-use qudag_peer::peer::{DisconnectReason, Priority};
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{
     App, GetPeers, Handshake, HandshakeBody, HandshakeConfirm, Message, Peers, Ping,
-    LENGTH_PREFIX_LEN, MAX_FRAME_LEN,
+    LENGTH_PREFIX_LEN,
 };
+use qudag_peer::MetricsSnapshot;
+use qudag_peer::PeerError;
+use qudag_peer::MAX_FRAME_LEN;
 use qudag_peer::{Config, Event, Identity, Node, NodeId};
+use qudag_peer::{DisconnectReason, Priority};
 use qudag_peer_tests::conformance::local_config;
 use qudag_peer_tests::hostile::{local_hello, unix_secs, Listener, Raw, Recv};
 use qudag_peer_tests::keys;

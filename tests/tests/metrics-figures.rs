@@ -2,7 +2,7 @@
 //! failures by cause, dial outcomes, PEX and DNS traffic, bans by origin, latency, and the
 //! netgroup concentration of connected peers.
 
-use qudag_peer::peer::Priority;
+use qudag_peer::Priority;
 use qudag_peer_tests::Net;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! indexes stay consistent, and nothing panics.
 
 use proptest::prelude::*;
-use qudag_peer::peer::Priority;
+use qudag_peer::Priority;
 use qudag_peer_tests::Net;
 use std::time::Duration;
 

@@ -3,10 +3,10 @@
 //! `network.quic_listen` and the peer files it as a `quic://<id>@ip:port` address, and
 //! `proxy_all` keeps QUIC dials away from the SOCKS5 proxy.
 
-use qudag_peer::addr::{PeerAddress, Transport};
-use qudag_peer::node::{Output, PeerError};
-use qudag_peer::peer::Priority;
+use qudag_peer::Priority;
 use qudag_peer::{Config, Node, UnixMillis};
+use qudag_peer::{Output, PeerError};
+use qudag_peer::{PeerAddress, Transport};
 use qudag_peer_tests::{keys, Net};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

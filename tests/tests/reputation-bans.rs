@@ -2,11 +2,11 @@
 //! node: reputation-based disconnect, bans in both directions and on reconnection, expiry and
 //! unban, self-protection, PEX filtering, and persistence without restart amnesty.
 
-use qudag_peer::addr::PeerAddress;
-use qudag_peer::node::{Event, PeerError};
-use qudag_peer::peer::{DisconnectReason, Priority};
-use qudag_peer::reputation::{Report, ThresholdAction};
 use qudag_peer::wire::{GetPeers, Message};
+use qudag_peer::PeerAddress;
+use qudag_peer::{DisconnectReason, Priority};
+use qudag_peer::{Event, PeerError};
+use qudag_peer::{Report, ThresholdAction};
 use qudag_peer_tests::script::connect_as;
 use qudag_peer_tests::{keys, Net};
 use std::time::Duration;
@@ -389,7 +389,7 @@ fn durable_state_survives_a_restart_without_amnesty() {
     // Through the database's eyes: the records are plain serde data and round-trip losslessly.
     let text = serde_json::to_string(&state).unwrap();
     assert!(text.contains("spam range"));
-    let state: qudag_peer::node::DurableState = serde_json::from_str(&text).unwrap();
+    let state: qudag_peer::DurableState = serde_json::from_str(&text).unwrap();
 
     // A new node process one day later, restored from the records.
     let cfg = net.nodes[a].node.config().clone();

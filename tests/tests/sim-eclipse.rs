@@ -2,7 +2,7 @@
 //! over 8 /16 networks), advertises only its own addresses in PEX and dials the victim. The
 //! victim keeps honest outbound peers and stays in the honest graph.
 
-use qudag_peer::peer::{Direction, PeerState};
+use qudag_peer::{Direction, PeerState};
 use qudag_peer_tests::sim::{
     add_honest, group_addr, public_addr, run_seeds, sim_config, Hostile, Model, PexLie, Sim,
 };

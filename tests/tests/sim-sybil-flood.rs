@@ -1,7 +1,7 @@
 //! Simulation: a Sybil flood. 100 identities in one /16 advertise only each other. Honest nodes
 //! keep at most one outbound connection into that network and stay connected to each other.
 
-use qudag_peer::peer::{Direction, PeerState};
+use qudag_peer::{Direction, PeerState};
 use qudag_peer_tests::sim::{
     add_honest, group_addr, public_addr, run_seeds, sim_config, Hostile, Model, PexLie, Sim,
 };

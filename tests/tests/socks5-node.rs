@@ -1,11 +1,11 @@
 //! The SOCKS5 dial path of the node, driven in memory: the test plays the proxy byte by byte.
 //! (The same path against a real proxy, `microsocks`, is in the conformance suite.)
 
-use qudag_peer::config::Config;
-use qudag_peer::node::{Event, Input, Output, PeerError, Stage};
-use qudag_peer::peer::{PeerState, Priority};
 use qudag_peer::socks5::{ReplyCode, Socks5Error};
+use qudag_peer::Config;
 use qudag_peer::{ConnId, Node, UnixMillis};
+use qudag_peer::{Event, Input, Output, PeerError, Stage};
+use qudag_peer::{PeerState, Priority};
 use qudag_peer_tests::keys::identity;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

@@ -7,8 +7,8 @@ use super::StartOptions;
 use crate::error::Error;
 use crate::util;
 use pqcrypto_traits::sign::{PublicKey as _, SecretKey as _};
-use qudag_peer::identity::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use qudag_peer::Config;
+use qudag_peer::{Identity, PUBLIC_KEY_LEN, SECRET_KEY_LEN};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use tracing::{info, warn};
@@ -59,7 +59,7 @@ fn check_access(dir: &Path) -> Result<(), Error> {
 
 /// A configuration file error as one line: the file, the line, the key and value, and what
 /// is wrong (the core's own display names a generic `config.toml`).
-fn config_error(path: &Path, text: &str, e: &qudag_peer::config::ConfigError) -> String {
+fn config_error(path: &Path, text: &str, e: &qudag_peer::ConfigError) -> String {
     let mut s = format!("config file {}", path.display());
     if let Some(line) = e.line {
         s.push_str(&format!(" line {line}"));
@@ -124,7 +124,7 @@ pub fn load_config(data_dir: &Path, opts: &StartOptions) -> Result<Config, Error
     // The core only warns about a bootstrap address it cannot parse and starts without it:
     // in the operator's own file that is an error, like any other bad value.
     for b in &config.network.peers.bootstrap_nodes {
-        if let Err(e) = qudag_peer::addr::PeerAddress::parse(b) {
+        if let Err(e) = qudag_peer::PeerAddress::parse(b) {
             let at = path.as_ref().map_or_else(String::new, |p| {
                 let quoted = [format!("\"{b}\""), format!("'{b}'")];
                 match text

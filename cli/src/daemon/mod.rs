@@ -21,9 +21,9 @@ use crate::error::Error;
 use crate::http::MetricsServer;
 use crate::store::Store;
 use crate::util;
-use qudag_peer::config::MetricsConfig;
-use qudag_peer::identity::Identity;
 use qudag_peer::Config;
+use qudag_peer::Identity;
+use qudag_peer::MetricsConfig;
 use qudag_peer_tokio::NodeHandle;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -145,7 +145,7 @@ async fn serve(
     config: Config,
     identity: Identity,
     store: Store,
-    state: Option<qudag_peer::node::DurableState>,
+    state: Option<qudag_peer::DurableState>,
 ) -> Result<(), Error> {
     let listen = config.network.listen;
     let quic = config

@@ -4,7 +4,7 @@
 use super::sampler::{dial_split, Sample, HISTORY_INTERVAL};
 use super::State;
 use crate::render::PeerView;
-use qudag_peer::metrics::MetricsSnapshot;
+use qudag_peer::MetricsSnapshot;
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
 const DASHBOARD_JS: &str = include_str!("assets/dashboard.js");

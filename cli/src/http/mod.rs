@@ -17,7 +17,7 @@
 //! only requests whose `Host` is an IP address or `localhost` (no DNS rebinding from a web
 //! page). Nothing here fetches anything from the network: the page loads only its own files.
 //!
-//! [`MetricsSnapshot`]: qudag_peer::metrics::MetricsSnapshot
+//! [`MetricsSnapshot`]: qudag_peer::MetricsSnapshot
 
 pub mod dashboard;
 pub mod prometheus;
@@ -240,7 +240,7 @@ async fn answer(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use qudag_peer::metrics::MetricsSnapshot;
+    use qudag_peer::MetricsSnapshot;
 
     #[test]
     fn local_hosts() {

@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
-use qudag_peer::metrics::MetricsSnapshot;
+use qudag_peer::MetricsSnapshot;
 
 /// The Prometheus text format's content type.
 pub const PROMETHEUS_CONTENT_TYPE: &str =
@@ -493,7 +493,7 @@ mod tests {
         m.counters.dials = 5;
         m.counters.bans.insert("operator", 1);
         m.counters.disconnections.insert("timeout", 2);
-        m.concentration = qudag_peer::metrics::Concentration::from_groups(["a", "a", "b", "b"]);
+        m.concentration = qudag_peer::Concentration::from_groups(["a", "a", "b", "b"]);
         m.reputation_distribution.insert("50-59", 3);
         let text = encode_prometheus(&m);
         for line in [

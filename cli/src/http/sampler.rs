@@ -3,7 +3,7 @@
 //! sends with the present.
 
 use super::State;
-use qudag_peer::metrics::MetricsSnapshot;
+use qudag_peer::MetricsSnapshot;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Arc;

@@ -56,6 +56,7 @@ mod trust;
 pub use api::*;
 use commands::Cooldowns;
 pub use error::PeerError;
+#[cfg(feature = "test-support")]
 pub use pex::PEX_REQUEST_MAX;
 use session::Local;
 use timers::Timers;

@@ -23,6 +23,9 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+#[cfg(any(test, feature = "test-support"))]
+mod examples;
+
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_LEN: usize = 4;
 /// The frame format version this implementation speaks.
@@ -45,6 +48,30 @@ pub const MAX_DISCONNECT_TEXT_LEN: usize = 256;
 pub const MAX_PEX_ADDRESSES: usize = 1000;
 /// Longest application payload: what fits in a frame with the CBOR overhead.
 pub const MAX_APP_PAYLOAD: usize = MAX_FRAME_LEN - 64;
+
+// The constants below are checked by this codec, so the codec owns them; the modules that
+// give them meaning re-export them and assert them against the crypto crates (`identity`
+// against pqcrypto-dilithium, `channel` against ml-kem), so the codec imports nothing from
+// the rest of the crate.
+
+/// The protocol version this implementation speaks (2: the handshake carries an ML-KEM-768
+/// exchange and every later frame is sealed). Re-exported as `handshake::PROTOCOL_VERSION`.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version this implementation accepts. Version 1 (plaintext frames) was
+/// never deployed and is refused: there is no weaker mode to fall back to.
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
+/// The one cipher suite of protocol version 2: ML-KEM-768, HKDF-SHA-256, ChaCha20-Poly1305.
+pub const SUITE: &str = "mlkem768-hkdfsha256-chacha20poly1305";
+/// Longest suite name accepted in a handshake body.
+pub const MAX_SUITE_LEN: usize = 64;
+/// Length of an ML-KEM-768 encapsulation key (the initiator's `kem` field).
+pub const KEM_ENCAPSULATION_KEY_LEN: usize = 1184;
+/// Length of an ML-KEM-768 ciphertext (the responder's `kem` field).
+pub const KEM_CIPHERTEXT_LEN: usize = 1088;
+/// Length of a dilithium3 public key in bytes (a handshake body's `public_key`).
+pub const PUBLIC_KEY_LEN: usize = 1952;
+/// Length of a detached dilithium3 signature in bytes (the handshake signatures).
+pub const SIGNATURE_LEN: usize = 3309;
 
 /// The message type byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -153,7 +180,7 @@ pub struct HandshakeBody {
     pub version: u32,
     /// Initiator: the lowest protocol version it accepts. Responder: equal to `version`.
     pub min_version: u32,
-    /// The sender's dilithium3 public key ([`crate::identity::PUBLIC_KEY_LEN`] bytes).
+    /// The sender's dilithium3 public key ([`PUBLIC_KEY_LEN`] bytes).
     pub public_key: ByteBuf,
     /// Capability names, e.g. `routing`, `consensus`, `storage`, `pex`.
     pub capabilities: Vec<String>,
@@ -166,13 +193,13 @@ pub struct HandshakeBody {
     /// The address the sender accepts connections on, in the address parser's format. An
     /// unspecified IP (`0.0.0.0:8000`, `[::]:8000`) means "the IP you see me at, this port".
     pub listen_addr: Option<String>,
-    /// The cipher suite of the channel, [`crate::channel::SUITE`] (at most
-    /// [`crate::channel::MAX_SUITE_LEN`] bytes). Signed with the rest of the transcript, so it
+    /// The cipher suite of the channel, [`SUITE`] (at most
+    /// [`MAX_SUITE_LEN`] bytes). Signed with the rest of the transcript, so it
     /// cannot be downgraded by a third party.
     pub suite: String,
     /// `Handshake`: the initiator's ML-KEM-768 encapsulation key (exactly
-    /// [`crate::channel::KEM_ENCAPSULATION_KEY_LEN`] bytes). `HandshakeResponse`: the ciphertext
-    /// the responder encapsulated to it (exactly [`crate::channel::KEM_CIPHERTEXT_LEN`] bytes).
+    /// [`KEM_ENCAPSULATION_KEY_LEN`] bytes). `HandshakeResponse`: the ciphertext
+    /// the responder encapsulated to it (exactly [`KEM_CIPHERTEXT_LEN`] bytes).
     pub kem: ByteBuf,
     /// The UDP address the sender accepts QUIC connections on, as a `quic://ip:port` address
     /// (unspecified IP: as for `listen_addr`). Left out of the encoding when `None`, so a
@@ -203,8 +230,8 @@ impl HandshakeVersions {
     /// are then checked on decode. Bodies of other versions are only checked for their version
     /// fields here; the handshake refuses them with a version error.
     fn is_current(&self) -> bool {
-        self.version == crate::handshake::PROTOCOL_VERSION
-            || (self.min_version..=self.version).contains(&crate::handshake::PROTOCOL_VERSION)
+        self.version == PROTOCOL_VERSION
+            || (self.min_version..=self.version).contains(&PROTOCOL_VERSION)
     }
 }
 
@@ -231,7 +258,7 @@ pub struct Handshake {
 pub struct HandshakeResponse {
     /// The CBOR encoding of a [`HandshakeBody`].
     pub body: ByteBuf,
-    /// Dilithium3 signature ([`crate::identity::SIGNATURE_LEN`] bytes).
+    /// Dilithium3 signature ([`SIGNATURE_LEN`] bytes).
     pub signature: ByteBuf,
 }
 
@@ -399,7 +426,7 @@ impl Message {
         match self {
             Message::Handshake(h) => check_body(t, &h.body),
             Message::HandshakeResponse(r) => {
-                let sig = crate::identity::SIGNATURE_LEN;
+                let sig = SIGNATURE_LEN;
                 field(
                     "signature",
                     r.signature.len(),
@@ -409,7 +436,7 @@ impl Message {
                 check_body(t, &r.body)
             }
             Message::HandshakeConfirm(c) => {
-                let sig = crate::identity::SIGNATURE_LEN;
+                let sig = SIGNATURE_LEN;
                 field(
                     "signature",
                     c.signature.len(),
@@ -466,7 +493,7 @@ impl HandshakeBody {
     pub fn from_cbor(t: MessageType, bytes: &[u8]) -> Result<HandshakeBody, WireError> {
         let b: HandshakeBody = cbor(t, bytes)?;
         let field = |field, len, ok, allowed| check_field(t, field, len, ok, allowed);
-        let pk = crate::identity::PUBLIC_KEY_LEN;
+        let pk = PUBLIC_KEY_LEN;
         field(
             "public_key",
             b.public_key.len(),
@@ -510,15 +537,15 @@ impl HandshakeBody {
         field(
             "suite",
             b.suite.len(),
-            b.suite.len() <= crate::channel::MAX_SUITE_LEN,
+            b.suite.len() <= MAX_SUITE_LEN,
             "at most 64 bytes",
         )?;
         let (kem_len, kem_allowed) = match t {
             MessageType::HandshakeResponse => {
-                (crate::channel::KEM_CIPHERTEXT_LEN, "exactly 1088 bytes")
+                (KEM_CIPHERTEXT_LEN, "exactly 1088 bytes")
             }
             _ => (
-                crate::channel::KEM_ENCAPSULATION_KEY_LEN,
+                KEM_ENCAPSULATION_KEY_LEN,
                 "exactly 1184 bytes",
             ),
         };
@@ -712,14 +739,14 @@ mod tests {
         HandshakeBody {
             version: 2,
             min_version: 2,
-            public_key: ByteBuf::from(vec![7u8; crate::identity::PUBLIC_KEY_LEN]),
+            public_key: ByteBuf::from(vec![7u8; PUBLIC_KEY_LEN]),
             capabilities: vec!["routing".into(), "pex".into()],
             timestamp: 1_700_000_000,
             nonce: ByteBuf::from(vec![9u8; NONCE_LEN]),
             user_agent: "qudag/0.1.0".into(),
             listen_addr: Some("127.0.0.1:8000".into()),
-            suite: crate::channel::SUITE.into(),
-            kem: ByteBuf::from(vec![3u8; crate::channel::KEM_ENCAPSULATION_KEY_LEN]),
+            suite: SUITE.into(),
+            kem: ByteBuf::from(vec![3u8; KEM_ENCAPSULATION_KEY_LEN]),
             quic_listen_addr: Some("quic://127.0.0.1:8001".into()),
         }
     }
