@@ -209,18 +209,8 @@ impl Default for ReputationConfig {
     }
 }
 
-/// A configuration value outside its allowed range.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{key} = {value}: {allowed}")]
-#[non_exhaustive]
-pub struct RangeError {
-    /// The dotted key, e.g. `network.peers.max_connections`.
-    pub key: &'static str,
-    /// The offending value, printed.
-    pub value: String,
-    /// What is allowed, in words.
-    pub allowed: String,
-}
+// Defined with the limits (a leaf module), so that `limits` need not import `config`.
+pub use crate::limits::RangeError;
 
 impl NetworkConfig {
     /// The proxy credentials, when both `proxy_username` and `proxy_password` are set.

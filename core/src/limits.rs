@@ -10,8 +10,21 @@
 //! Two of them must agree between peers: `rekey_after_frames` and `rekey_after_bytes` (both
 //! ends of a sealed channel rekey at the same frame); leave them at their defaults outside tests.
 
-use crate::config::RangeError;
 use std::time::Duration;
+
+/// A configuration value outside its allowed range (returned by `Config::validate` for every
+/// key, `[limits]` included).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{key} = {value}: {allowed}")]
+#[non_exhaustive]
+pub struct RangeError {
+    /// The dotted key, e.g. `network.peers.max_connections`.
+    pub key: &'static str,
+    /// The offending value, printed.
+    pub value: String,
+    /// What is allowed, in words.
+    pub allowed: String,
+}
 
 /// The node's protocol tunables; see the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
