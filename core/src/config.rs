@@ -44,6 +44,9 @@ const HIDDEN: &str = "<hidden>";
 pub struct Config {
     /// `[network]`.
     pub network: NetworkConfig,
+    /// `[limits]`: the protocol tunables, each with its default and bounds
+    /// (see [`crate::limits::Limits`]). Every key may be left out.
+    pub limits: crate::limits::Limits,
 }
 
 /// `[network]`: transport, discovery and reputation settings.
@@ -200,18 +203,8 @@ impl Default for ReputationConfig {
     }
 }
 
-/// A configuration value outside its allowed range.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{key} = {value}: {allowed}")]
-#[non_exhaustive]
-pub struct RangeError {
-    /// The dotted key, e.g. `network.peers.max_connections`.
-    pub key: &'static str,
-    /// The offending value, printed.
-    pub value: String,
-    /// What is allowed, in words.
-    pub allowed: String,
-}
+// Defined with the limits (a leaf module), so that `limits` need not import `config`.
+pub use crate::limits::RangeError;
 
 impl NetworkConfig {
     /// The proxy credentials, when both `proxy_username` and `proxy_password` are set.
@@ -356,7 +349,7 @@ impl Config {
                 "must be between 0.0 and 1.0",
             );
         }
-        Ok(())
+        self.limits.validate()
     }
 }
 

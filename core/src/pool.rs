@@ -4,11 +4,13 @@
 //! - `len() <= max_connections`: a connection occupies a slot from the moment it is dialed or
 //!   accepted until it is closed, handshakes included, so a flood of half-open connections
 //!   cannot grow memory past the limit;
-//! - outbound connections still connecting are at most [`MAX_PENDING_DIALS`];
+//! - outbound connections still connecting are at most `limits.max_pending_dials`;
 //! - `by_node` maps each node id to at most one `Connected` connection, and only those.
 
 use crate::addr::Transport;
+use crate::channel::RekeyLimits;
 use crate::handshake::{HandshakeState, PeerHello};
+use crate::limits::Limits;
 
 use crate::id::{ConnId, NodeId, RequestId};
 use crate::peer::{Direction, DisconnectReason, PeerInfo, PeerState, Priority};
@@ -18,18 +20,18 @@ use core::net::SocketAddr;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// Most outbound connections in `Connecting` at once.
-pub const MAX_PENDING_DIALS: usize = 64;
-
-/// Most address-fetch slots (see [`fetch_slots`]).
-pub const MAX_FETCH_SLOTS: usize = 8;
+/// How many of `max_connections` are kept for address-fetch connections with the default
+/// [`Limits::max_fetch_slots`]: see [`fetch_slots_with`].
+pub fn fetch_slots(max_connections: usize) -> usize {
+    fetch_slots_with(max_connections, Limits::default().max_fetch_slots)
+}
 
 /// How many of `max_connections` are kept for address-fetch connections: a tenth, at most
-/// [`MAX_FETCH_SLOTS`] (none for pools under 10). When the other slots are full, a newcomer is
+/// `max_fetch_slots` (none for pools under 10). When the other slots are full, a newcomer is
 /// still admitted to learn addresses (one `GetPeers` answered, then `ConnectionLimitReached`),
 /// so a full node everyone knows — a seed — keeps introducing new nodes without evicting anyone.
-pub fn fetch_slots(max_connections: usize) -> usize {
-    (max_connections / 10).min(MAX_FETCH_SLOTS)
+pub fn fetch_slots_with(max_connections: usize, max_fetch_slots: usize) -> usize {
+    (max_connections / 10).min(max_fetch_slots)
 }
 
 /// How a connection that we are closing will end.
@@ -39,22 +41,39 @@ pub(crate) struct Closing {
     pub deadline: Instant,
 }
 
-/// One connection and everything the node knows about its peer.
+/// The transport under a connection: who dialed, where, how, and the bytes not yet framed.
 #[derive(Debug)]
-pub(crate) struct Conn {
-    pub id: ConnId,
-    pub state: PeerState,
+pub(crate) struct Link {
     pub direction: Direction,
     pub remote: SocketAddr,
-    pub priority: Priority,
-    /// An `add_peer` waiting for this connection's outcome.
-    pub request: Option<RequestId>,
-    /// A `remove_peer` waiting for this connection to close.
-    pub remove_request: Option<RequestId>,
-    /// The id a `quantum://` dial pinned.
-    pub expected_id: Option<NodeId>,
-    pub hs: HandshakeState,
+    /// The transport carrying this connection.
+    pub transport: Transport,
+    /// The book address this outbound connection dialed.
+    pub dial_addr: Option<crate::addr::PeerAddress>,
+    /// For a dial through the SOCKS5 proxy: the negotiation (kept once done, as the mark of
+    /// a proxied connection). `remote` is then the target's socket address for an IP target,
+    /// the proxy's address for a `.onion` or host name.
+    pub socks: Option<Box<crate::socks5::Socks5Client>>,
     pub decoder: FrameDecoder,
+}
+
+impl Link {
+    pub fn new(direction: Direction, remote: SocketAddr) -> Link {
+        Link {
+            direction,
+            remote,
+            transport: Transport::Tcp,
+            dial_addr: None,
+            socks: None,
+            decoder: FrameDecoder::new(),
+        }
+    }
+}
+
+/// The handshake and the sealed channel it yields, and what the peer said about itself.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub hs: HandshakeState,
     /// Seals our frames once the handshake is done (after `HandshakeConfirm`).
     pub sealer: Option<Box<crate::channel::Sealer>>,
     /// Opens the peer's frames once the handshake is done.
@@ -63,51 +82,223 @@ pub(crate) struct Conn {
     pub keys: Option<Box<crate::channel::SessionKeys>>,
     /// Proven once `Connected`; claimed while awaiting the confirmation.
     pub hello: Option<PeerHello>,
+    /// The TCP listen address the peer advertised (resolved against the observed IP).
     pub listen_addr: Option<SocketAddr>,
-    /// The transport carrying this connection.
-    pub transport: Transport,
     /// The QUIC listen address the peer advertised (resolved against the observed IP).
     pub quic_listen_addr: Option<SocketAddr>,
-    /// Connect or handshake deadline.
-    pub deadline: Instant,
     pub connected_since: Option<UnixMillis>,
+}
+
+impl Session {
+    pub fn new() -> Session {
+        Session {
+            hs: HandshakeState::AwaitHello,
+            sealer: None,
+            opener: None,
+            keys: None,
+            hello: None,
+            listen_addr: None,
+            quic_listen_addr: None,
+            connected_since: None,
+        }
+    }
+
+    /// Switches to the sealed channel.
+    pub fn install_keys(&mut self, keys: &crate::channel::SessionKeys, limits: RekeyLimits) {
+        let (sealer, opener) = keys.split(limits);
+        self.sealer = Some(Box::new(sealer));
+        self.opener = Some(Box::new(opener));
+        self.keys = Some(Box::new(keys.clone()));
+    }
+}
+
+/// Keep-alive: the outstanding ping, the latency estimate, when the peer was last heard.
+#[derive(Debug)]
+pub(crate) struct KeepAlive {
+    /// The nonce and send time of the unanswered ping.
+    pub ping: Option<(u64, Instant)>,
+    pub next_ping: Instant,
+    pub latency: Option<Duration>,
     pub last_recv: Instant,
-    pub last_activity: UnixMillis,
+}
+
+impl KeepAlive {
+    pub fn new(now: Instant) -> KeepAlive {
+        KeepAlive {
+            ping: None,
+            next_ping: now,
+            latency: None,
+            last_recv: now,
+        }
+    }
+
+    /// A pong for `nonce` at `now`: the round trip, if it answers the outstanding ping. The
+    /// estimate moves by 1/`ewma_div` of the difference.
+    pub fn on_pong(&mut self, nonce: u64, now: Instant, ewma_div: u32) -> Option<Duration> {
+        let (sent_nonce, sent) = self.ping?;
+        if sent_nonce != nonce {
+            return None;
+        }
+        self.ping = None;
+        let rtt = now.saturating_duration_since(sent);
+        let div = ewma_div.max(1);
+        self.latency = Some(match self.latency {
+            None => rtt,
+            Some(l) => (l * (div - 1) + rtt) / div,
+        });
+        Some(rtt)
+    }
+}
+
+/// A token bucket: `burst` tokens, one more per `period`, refilled lazily by whole periods.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    pub tokens: u32,
+    /// When the next token is added.
+    pub refill_at: Instant,
+}
+
+impl TokenBucket {
+    pub fn full(burst: u32, period: Duration, now: Instant) -> TokenBucket {
+        TokenBucket {
+            tokens: burst,
+            refill_at: now + period,
+        }
+    }
+
+    /// Adds the tokens earned since the last refill; returns whether a new period began.
+    pub fn refill(&mut self, burst: u32, period: Duration, now: Instant) -> bool {
+        if now < self.refill_at {
+            return false;
+        }
+        let secs = period.as_secs().max(1);
+        let periods = 1 + now.saturating_duration_since(self.refill_at).as_secs() / secs;
+        self.tokens = (self.tokens as u64 + periods).min(burst as u64) as u32;
+        self.refill_at = now + period;
+        true
+    }
+
+    /// Takes a token if there is one.
+    pub fn try_take(&mut self) -> bool {
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
+/// Peer exchange with one peer: the rate limit on its requests and our own requests to it.
+/// The PEX rate limit lives here and only here.
+#[derive(Debug)]
+pub(crate) struct PexState {
+    /// `GetPeers` requests this peer may still make.
+    pub bucket: TokenBucket,
+    /// Refused PEX messages in the current refill period.
+    pub strikes: u32,
+    /// When we sent a `GetPeers` that is still unanswered.
+    pub asked: Option<Instant>,
+    /// When to ask this (outbound) peer for addresses next.
+    pub next: Option<Instant>,
+}
+
+impl PexState {
+    pub fn new(limits: &Limits, now: Instant) -> PexState {
+        PexState {
+            bucket: TokenBucket::full(limits.pex_burst, limits.pex_refill, now),
+            strikes: 0,
+            asked: None,
+            next: None,
+        }
+    }
+
+    /// Refills the bucket; a new period forgives strikes.
+    fn refill(&mut self, limits: &Limits, now: Instant) {
+        if self.bucket.refill(limits.pex_burst, limits.pex_refill, now) {
+            self.strikes = 0;
+        }
+    }
+
+    /// Whether the peer may make a `GetPeers` request now (takes a token if so).
+    pub fn allow_request(&mut self, limits: &Limits, now: Instant) -> bool {
+        self.refill(limits, now);
+        self.bucket.try_take()
+    }
+
+    /// Counts a refused PEX message; true when the strikes add up to one protocol violation
+    /// (every `pex_flood_strikes` within one refill period).
+    pub fn strike(&mut self, limits: &Limits, now: Instant) -> bool {
+        self.refill(limits, now);
+        self.strikes += 1;
+        if self.strikes >= limits.pex_flood_strikes {
+            self.strikes = 0;
+            return true;
+        }
+        false
+    }
+}
+
+/// Traffic counters of one connection.
+#[derive(Debug)]
+pub(crate) struct Stats {
     pub messages_sent: u64,
     pub messages_received: u64,
     pub bytes_sent: u64,
     pub bytes_received: u64,
-    pub ping: Option<(u64, Instant)>,
-    pub next_ping: Instant,
-    pub latency: Option<Duration>,
+    pub last_activity: UnixMillis,
+}
+
+impl Stats {
+    pub fn new(unix: UnixMillis) -> Stats {
+        Stats {
+            messages_sent: 0,
+            messages_received: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            last_activity: unix,
+        }
+    }
+
+    pub fn messages(&self) -> u64 {
+        self.messages_sent + self.messages_received
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes_sent + self.bytes_received
+    }
+}
+
+/// One connection and everything the node knows about its peer.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub id: ConnId,
+    pub state: PeerState,
+    pub priority: Priority,
+    /// An `add_peer` waiting for this connection's outcome.
+    pub request: Option<RequestId>,
+    /// A `remove_peer` waiting for this connection to close.
+    pub remove_request: Option<RequestId>,
+    /// The id a `quantum://` dial pinned.
+    pub expected_id: Option<NodeId>,
+    /// Connect or handshake deadline (for an address-fetch connection: its grace).
+    pub deadline: Instant,
     pub closing: Option<Closing>,
     /// The instant under which this connection sits in the timer index, if any.
     pub timer_at: Option<Instant>,
-    /// The book address this outbound connection dialed.
-    pub dial_addr: Option<crate::addr::PeerAddress>,
-    /// For a dial through the SOCKS5 proxy: the negotiation (kept once done, as the mark of
-    /// a proxied connection). `remote` is then the target's socket address for an IP target,
-    /// the proxy's address for a `.onion` or host name.
-    pub socks: Option<Box<crate::socks5::Socks5Client>>,
-    /// When we sent a `GetPeers` that is still unanswered.
-    pub pex_asked: Option<Instant>,
-    /// When to ask this (outbound) peer for addresses next.
-    pub next_pex: Option<Instant>,
-    /// `GetPeers` requests this peer may still make (token bucket).
-    pub pex_tokens: u32,
-    /// When the next token is added.
-    pub pex_refill: Instant,
-    /// Refused PEX messages in the current refill period.
-    pub pex_strikes: u32,
     /// An inbound connection admitted only to fetch addresses: the node is full, so it answers
     /// one `GetPeers` and closes with `ConnectionLimitReached`.
     pub fetch_only: bool,
+    pub link: Link,
+    pub session: Session,
+    pub keepalive: KeepAlive,
+    pub pex: PexState,
+    pub stats: Stats,
 }
 
 impl Conn {
     pub fn node_id(&self) -> Option<NodeId> {
         match self.state {
-            PeerState::Connected => self.hello.as_ref().map(|h| h.node_id),
+            PeerState::Connected => self.session.hello.as_ref().map(|h| h.node_id),
             _ => self.expected_id,
         }
     }
@@ -117,34 +308,41 @@ impl Conn {
         PeerInfo {
             conn: self.id,
             id: self.node_id(),
-            address: self.remote,
+            address: self.link.remote,
             status: self.state,
-            direction: self.direction,
+            direction: self.link.direction,
             priority: self.priority,
-            version: self.hello.as_ref().filter(|_| connected).map(|h| h.version),
-            connected_since: self.connected_since,
-            last_activity: self.last_activity,
-            messages_sent: self.messages_sent,
-            messages_received: self.messages_received,
-            bytes_sent: self.bytes_sent,
-            bytes_received: self.bytes_received,
-            latency: self.latency,
+            version: self
+                .session
+                .hello
+                .as_ref()
+                .filter(|_| connected)
+                .map(|h| h.version),
+            connected_since: self.session.connected_since,
+            last_activity: self.stats.last_activity,
+            messages_sent: self.stats.messages_sent,
+            messages_received: self.stats.messages_received,
+            bytes_sent: self.stats.bytes_sent,
+            bytes_received: self.stats.bytes_received,
+            latency: self.keepalive.latency,
             reputation,
             capabilities: self
+                .session
                 .hello
                 .as_ref()
                 .filter(|_| connected)
                 .map(|h| h.capabilities.clone())
                 .unwrap_or_default(),
             user_agent: self
+                .session
                 .hello
                 .as_ref()
                 .filter(|_| connected)
                 .map(|h| h.user_agent.clone())
                 .unwrap_or_default(),
-            listen_addr: self.listen_addr,
-            transport: self.transport,
-            quic_listen_addr: self.quic_listen_addr,
+            listen_addr: self.session.listen_addr,
+            transport: self.link.transport,
+            quic_listen_addr: self.session.quic_listen_addr,
         }
     }
 }
@@ -179,6 +377,10 @@ impl PoolCounts {
 #[derive(Debug)]
 pub(crate) struct Pool {
     pub max_connections: usize,
+    /// `limits.max_pending_dials`.
+    pub max_pending_dials: usize,
+    /// `limits.max_fetch_slots`.
+    max_fetch_slots: usize,
     conns: BTreeMap<ConnId, Conn>,
     by_node: BTreeMap<NodeId, ConnId>,
     /// How many of `conns` are address-fetch connections (`fetch_only` is set before
@@ -188,9 +390,11 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub fn new(max_connections: usize) -> Pool {
+    pub fn new(max_connections: usize, limits: &Limits) -> Pool {
         Pool {
             max_connections,
+            max_pending_dials: limits.max_pending_dials,
+            max_fetch_slots: limits.max_fetch_slots,
             conns: BTreeMap::new(),
             by_node: BTreeMap::new(),
             fetch_only: 0,
@@ -212,7 +416,7 @@ impl Pool {
 
     /// Long-lived slots: `max_connections` less the address-fetch slots.
     pub fn long_lived_cap(&self) -> usize {
-        self.max_connections - fetch_slots(self.max_connections)
+        self.max_connections - fetch_slots_with(self.max_connections, self.max_fetch_slots)
     }
 
     pub fn pending_dials(&self) -> usize {
@@ -246,7 +450,7 @@ impl Pool {
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let c = self.conns.remove(&id)?;
         self.fetch_only -= usize::from(c.fetch_only);
-        if let Some(n) = c.hello.as_ref().map(|h| h.node_id) {
+        if let Some(n) = c.session.hello.as_ref().map(|h| h.node_id) {
             if self.by_node.get(&n) == Some(&id) {
                 self.by_node.remove(&n);
             }
@@ -274,7 +478,7 @@ impl Pool {
     pub fn counts(&self) -> PoolCounts {
         let mut c = PoolCounts::default();
         for conn in self.conns.values() {
-            match (conn.state, conn.direction) {
+            match (conn.state, conn.link.direction) {
                 (PeerState::Connecting, _) => c.connecting += 1,
                 (PeerState::Handshaking, _) => c.handshaking += 1,
                 (PeerState::Connected, Direction::Inbound) => c.inbound += 1,
@@ -286,6 +490,7 @@ impl Pool {
     }
 
     /// Checks the module's invariants; returns a description of the first broken one.
+    #[cfg(feature = "test-support")]
     pub fn check_invariants(&self) -> Result<(), String> {
         if self.conns.len() > self.max_connections {
             return Err(format!(
@@ -301,17 +506,19 @@ impl Pool {
                 self.fetch_only
             ));
         }
-        if self.pending_dials() > MAX_PENDING_DIALS {
+        if self.pending_dials() > self.max_pending_dials {
             return Err(format!(
-                "{} pending dials exceed {MAX_PENDING_DIALS}",
-                self.pending_dials()
+                "{} pending dials exceed {}",
+                self.pending_dials(),
+                self.max_pending_dials
             ));
         }
         for (node, id) in &self.by_node {
             let Some(c) = self.conns.get(id) else {
                 return Err(format!("by_node points {node} at missing {id}"));
             };
-            if c.state != PeerState::Connected || c.hello.as_ref().map(|h| h.node_id) != Some(*node)
+            if c.state != PeerState::Connected
+                || c.session.hello.as_ref().map(|h| h.node_id) != Some(*node)
             {
                 return Err(format!(
                     "by_node entry {node} -> {id} is not a connected connection to that node"

@@ -592,7 +592,7 @@ fn pex_floods_and_bogus_answers_are_refused() {
         .filter(|m| matches!(m, Message::Peers(_)))
         .count();
     assert!(
-        answers <= qudag_peer::node::PEX_BURST as usize,
+        answers <= qudag_peer::Config::default().limits.pex_burst as usize,
         "{answers} answers to a flood"
     );
     assert!(closed, "the flooder is disconnected");
@@ -602,7 +602,7 @@ fn pex_floods_and_bogus_answers_are_refused() {
     let m = v.wait_metrics("flood counted", |m| {
         m.counters.pex_refused > before && m.total_peers == 1
     });
-    assert!(m.counters.pex_answers_sent <= qudag_peer::node::PEX_BURST as u64);
+    assert!(m.counters.pex_answers_sent <= qudag_peer::Config::default().limits.pex_burst as u64);
     assert!(
         !book_has(&v, "127.5.8.8:8000"),
         "unsolicited answers ignored"

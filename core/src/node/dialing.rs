@@ -1,78 +1,18 @@
-//! Outbound dials on an operator's behalf: `add_peer` and its checks (bans, room, duplicates),
+//! Outbound dials: the checks every dial passes (bans, room, duplicates, pending dials),
 //! hostname resolution through the core's DNS client, and the SOCKS5 path for proxied targets.
-use super::*;
+
+use super::{move_state, DnsPurpose, Event, Node, Output, PeerError};
+use crate::addr::{Host, PeerAddress, Transport};
+use crate::addrbook::{AddOutcome, Source};
+use crate::dns::{DnsOutcome, QueryKind};
+use crate::id::RequestId;
+use crate::peer::{Direction, PeerState, Priority};
+use crate::pool::Conn;
+use crate::socks5::{Socks5Client, Target as SocksTarget};
+use core::net::SocketAddr;
+use std::time::Instant;
 
 impl Node {
-    // ---------------------------------------------------------------- operator commands
-
-    /// Dials `address` (any format of [`PeerAddress::parse`]). Checks that can fail at once do;
-    /// the final outcome arrives as [`Event::AddPeerFinished`] with the returned id.
-    /// Dials `address` (any format of [`PeerAddress::parse`]; hostnames are resolved through
-    /// the core's DNS). Checks that can fail at once do; the final outcome arrives as
-    /// [`Event::AddPeerFinished`] with the returned id.
-    pub fn add_peer(
-        &mut self,
-        address: &str,
-        priority: Priority,
-        now: Instant,
-    ) -> Result<RequestId, PeerError> {
-        self.tick(now);
-        if self.shutting_down {
-            return Err(PeerError::ShuttingDown);
-        }
-        let addr = PeerAddress::parse(address)?;
-        if addr.transport == Transport::Quic && self.proxy_for(&addr).is_some() {
-            return Err(PeerError::QuicThroughProxy(addr.to_string()));
-        }
-        if let Some(id) = addr.expected_id {
-            if id == self.node_id() {
-                return Err(PeerError::HandshakeFailed(HandshakeError::SelfConnection));
-            }
-            if self.pool.by_node(&id).is_some() {
-                return Err(PeerError::AlreadyConnected(id.to_string()));
-            }
-            if let Some(why) = self.ban_of(None, Some(&id), now) {
-                return Err(PeerError::Blacklisted(why));
-            }
-        }
-        match (&addr.host, self.proxy_for(&addr)) {
-            (Host::Ip(ip), _) => {
-                let sock = SocketAddr::new(*ip, addr.port);
-                self.check_dial(sock, addr.transport, priority)?;
-                let request = self.alloc_request();
-                let unix = self.clock.unix(now);
-                self.book
-                    .add(addr.clone(), Source::Operator, unix, &mut self.rng);
-                self.dial(sock, addr, priority, Some(request), now);
-                Ok(request)
-            }
-            // A name the proxy resolves: `.onion` always, host names with `proxy_all`.
-            (Host::Onion(_) | Host::Domain(_), Some(proxy)) => {
-                self.check_proxied_dial(&addr, priority)?;
-                let request = self.alloc_request();
-                let unix = self.clock.unix(now);
-                self.book
-                    .add(addr.clone(), Source::Operator, unix, &mut self.rng);
-                self.dial(proxy, addr, priority, Some(request), now);
-                Ok(request)
-            }
-            (Host::Onion(_), None) => Err(PeerError::ProxyRequired(addr.to_string())),
-            (Host::Domain(_), None) => {
-                if self.pool.is_full() && priority != Priority::High {
-                    return Err(PeerError::ConnectionLimitReached {
-                        max: self.pool.max_connections,
-                    });
-                }
-                let request = self.alloc_request();
-                let unix = self.clock.unix(now);
-                self.book
-                    .add(addr.clone(), Source::Operator, unix, &mut self.rng);
-                self.resolve(addr, Some(request), priority, now)?;
-                Ok(request)
-            }
-        }
-    }
-
     /// The checks every dial passes: not already connected to that address over that
     /// transport, room in the pool (a high-priority dial may evict), not too many dials in
     /// flight.
@@ -86,14 +26,12 @@ impl Node {
             return Err(PeerError::Blacklisted(why));
         }
         let listen = |c: &Conn| match transport {
-            Transport::Quic => c.quic_listen_addr,
-            _ => c.listen_addr,
+            Transport::Quic => c.session.quic_listen_addr,
+            _ => c.session.listen_addr,
         };
-        if self
-            .pool
-            .iter()
-            .any(|c| (c.transport == transport && c.remote == sock) || listen(c) == Some(sock))
-        {
+        if self.pool.iter().any(|c| {
+            (c.link.transport == transport && c.link.remote == sock) || listen(c) == Some(sock)
+        }) {
             return Err(PeerError::AlreadyConnected(sock.to_string()));
         }
         self.check_room(priority)
@@ -106,11 +44,12 @@ impl Node {
         priority: Priority,
     ) -> Result<(), PeerError> {
         let key = addr.without_id();
-        if self
-            .pool
-            .iter()
-            .any(|c| c.dial_addr.as_ref().is_some_and(|d| d.without_id() == key))
-        {
+        if self.pool.iter().any(|c| {
+            c.link
+                .dial_addr
+                .as_ref()
+                .is_some_and(|d| d.without_id() == key)
+        }) {
             return Err(PeerError::AlreadyConnected(key.to_string()));
         }
         self.check_room(priority)
@@ -127,8 +66,10 @@ impl Node {
                 max: self.pool.max_connections,
             });
         }
-        if self.pool.pending_dials() >= MAX_PENDING_DIALS {
-            return Err(PeerError::TooManyPendingDials);
+        if self.pool.pending_dials() >= self.pool.max_pending_dials {
+            return Err(PeerError::TooManyPendingDials {
+                max: self.pool.max_pending_dials,
+            });
         }
         Ok(())
     }
@@ -180,8 +121,7 @@ impl Node {
         self.dns_purposes.insert(key, vec![purpose]);
         self.counters.dns_queries += 1;
         let server = self.config.network.dns_resolver;
-        self.outputs
-            .push_back(Output::DnsQuery { id, server, bytes });
+        self.outbox.push(Output::DnsQuery { id, server, bytes });
         Ok(())
     }
 
@@ -219,7 +159,7 @@ impl Node {
                 }
                 let wait = ttl.max(self.config.network.peers.discovery_interval);
                 self.seed_next.insert(name.clone(), now + wait);
-                self.event(Event::SeedResult {
+                self.outbox.event(Event::SeedResult {
                     seed: name,
                     result: Ok((added, refused)),
                 });
@@ -274,7 +214,7 @@ impl Node {
                 DnsPurpose::Seed => {
                     let wait = self.config.network.peers.discovery_interval;
                     self.seed_next.insert(name.to_string(), now + wait);
-                    self.event(Event::SeedResult {
+                    self.outbox.event(Event::SeedResult {
                         seed: name.to_string(),
                         result: Err(why.to_string()),
                     });
@@ -284,7 +224,8 @@ impl Node {
                 } => {
                     // The other address family may still answer, or already did.
                     let dialing = self.pool.iter().any(|c| {
-                        c.dial_addr
+                        c.link
+                            .dial_addr
                             .as_ref()
                             .is_some_and(|a| a.without_id() == target.without_id())
                     });
@@ -299,7 +240,8 @@ impl Node {
                             host,
                             why: why.to_string(),
                         });
-                        self.event(Event::AddPeerFinished { request, result });
+                        self.outbox
+                            .event(Event::AddPeerFinished { request, result });
                     }
                 }
             }
@@ -316,7 +258,8 @@ impl Node {
     ) {
         // Already dialing it (the other address family answered first)?
         if self.pool.iter().any(|c| {
-            c.dial_addr
+            c.link
+                .dial_addr
                 .as_ref()
                 .is_some_and(|a| a.without_id() == target.without_id())
         }) {
@@ -340,7 +283,7 @@ impl Node {
             Ok(sock) => self.dial(sock, target, priority, request, now),
             Err(e) => {
                 if let Some(request) = request {
-                    self.event(Event::AddPeerFinished {
+                    self.outbox.event(Event::AddPeerFinished {
                         request,
                         result: Err(e),
                     });
@@ -375,11 +318,11 @@ impl Node {
         c.expected_id = addr.expected_id;
         // Through the SOCKS5 proxy always TCP (add_peer and discovery keep QUIC away from it).
         let proxy = self.proxy_for(&addr);
-        c.transport = match proxy {
+        c.link.transport = match proxy {
             Some(_) => Transport::Tcp,
             None => addr.transport,
         };
-        let transport = c.transport;
+        let transport = c.link.transport;
         let unix = self.clock.unix(now);
         self.book.mark_attempt(&addr, unix);
         if proxy.is_some() {
@@ -391,12 +334,12 @@ impl Node {
                 },
             };
             let creds = self.config.network.proxy_credentials();
-            c.socks = Some(Box::new(Socks5Client::new(target, creds)));
+            c.link.socks = Some(Box::new(Socks5Client::new(target, creds)));
         }
-        c.dial_addr = Some(addr);
-        self.move_state(&mut c, PeerState::Connecting);
+        c.link.dial_addr = Some(addr);
+        move_state(&mut c, PeerState::Connecting);
         self.pool.insert(c);
-        self.outputs.push_back(Output::Dial {
+        self.outbox.push(Output::Dial {
             conn: id,
             addr: proxy.unwrap_or(sock),
             transport,

@@ -1,11 +1,56 @@
 //! Reputation and bans as the node applies them: reports from the application and from protocol
-//! violations, threshold actions with auto-ban self-protection, operator bans in both
-//! directions, and the durable records that carry them across restarts.
-use super::*;
+//! violations, threshold actions with auto-ban self-protection, the bans in both directions,
+//! and the durable records that carry them across restarts.
+
+use super::{DurableState, Event, Node, PeerError};
+use crate::bans::{BanOrigin, BanTarget};
+use crate::id::{ConnId, NodeId};
+use crate::limits::Limits;
+use crate::metrics::bump;
+use crate::peer::{Direction, DisconnectReason, PeerState};
+use crate::reputation::{Report, ReputationScore, ScoreChange, ThresholdAction};
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Self-protection of automatic bans: the recent ones, to notice a spike (many bans at once
+/// point at our own network rather than at the peers).
+#[derive(Debug, Default)]
+pub(super) struct AutoBanGuard {
+    /// When recent automatic bans happened, oldest first.
+    recent: VecDeque<Instant>,
+}
+
+impl AutoBanGuard {
+    /// Forgets bans older than `limits.auto_ban_window`; then, if one more ban now would be a
+    /// spike against `connected` peers (more than `auto_ban_spike_min` bans and more than
+    /// `auto_ban_spike_percent` of them), why.
+    fn spike(&mut self, now: Instant, connected: usize, limits: &Limits) -> Option<String> {
+        let window = limits.auto_ban_window;
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) > window)
+        {
+            self.recent.pop_front();
+        }
+        let n = self.recent.len() + 1;
+        (n > limits.auto_ban_spike_min && n * 100 > connected * limits.auto_ban_spike_percent).then(
+            || {
+                format!(
+                    "{n} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
+                    window.as_secs()
+                )
+            },
+        )
+    }
+
+    /// An automatic ban happened at `now`.
+    fn record(&mut self, now: Instant) {
+        self.recent.push_back(now);
+    }
+}
 
 impl Node {
-    // ---------------------------------------------------------------- reputation and bans
-
     /// Records what the application observed about a connected (or known) peer — an invalid
     /// or valid message, a consensus participation or violation, a relay success or failure —
     /// and applies the thresholds: below `auto_disconnect_threshold` the peer is disconnected
@@ -35,7 +80,7 @@ impl Node {
         match action {
             ThresholdAction::None => {}
             ThresholdAction::Disconnect => {
-                self.event(Event::ReputationAction {
+                self.outbox.event(Event::ReputationAction {
                     peer: *peer,
                     score: score.total,
                     action,
@@ -48,7 +93,7 @@ impl Node {
                 self.disconnect(conn, DisconnectReason::LowReputation, &text, false);
             }
             ThresholdAction::Ban => {
-                self.event(Event::ReputationAction {
+                self.outbox.event(Event::ReputationAction {
                     peer: *peer,
                     score: score.total,
                     action,
@@ -74,38 +119,22 @@ impl Node {
 
     /// Bans `peer` automatically unless self-protection says not to; returns whether it did.
     pub(super) fn auto_ban(&mut self, peer: &NodeId, score: ReputationScore, now: Instant) -> bool {
-        while self
-            .auto_bans
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) > AUTO_BAN_WINDOW)
-        {
-            self.auto_bans.pop_front();
-        }
         let connected = self.pool.counts().connected().max(1);
         let outbound = self
             .pool
             .iter()
-            .filter(|c| c.direction == Direction::Outbound && c.state == PeerState::Connected)
+            .filter(|c| c.link.direction == Direction::Outbound && c.state == PeerState::Connected)
             .count();
         let min = self.config.network.peers.min_connections;
-        let why = if self.auto_bans.len() + 1 > AUTO_BAN_SPIKE_MIN
-            && (self.auto_bans.len() + 1) * 100 > connected * AUTO_BAN_SPIKE_PERCENT
-        {
-            Some(format!(
-                "{} automatic bans within {} s against {connected} connected peers: our own network may be at fault",
-                self.auto_bans.len() + 1,
-                AUTO_BAN_WINDOW.as_secs()
-            ))
-        } else if outbound < min {
-            Some(format!("only {outbound} of {min} outbound peers connected"))
-        } else {
-            None
-        };
+        let spike = self.auto_bans.spike(now, connected, &self.config.limits);
+        let why = spike.or_else(|| {
+            (outbound < min).then(|| format!("only {outbound} of {min} outbound peers connected"))
+        });
         if let Some(why) = why {
-            self.event(Event::AutoBanPaused { peer: *peer, why });
+            self.outbox.event(Event::AutoBanPaused { peer: *peer, why });
             return false;
         }
-        self.auto_bans.push_back(now);
+        self.auto_bans.record(now);
         bump(&mut self.counters.bans, "automatic");
         let unix = self.clock.unix(now);
         let duration = Some(self.config.network.reputation.ban_duration);
@@ -123,77 +152,17 @@ impl Node {
         ) {
             Ok(_) => {
                 if let Some(ban) = self.bans.check_node(peer, unix).cloned() {
-                    self.event(Event::BanAdded { ban });
+                    self.outbox.event(Event::BanAdded { ban });
                 }
                 true
             }
             Err(e) => {
-                self.event(Event::Warning {
+                self.outbox.event(Event::Warning {
                     message: format!("could not ban {peer}: {e}"),
                 });
                 false
             }
         }
-    }
-
-    /// Bans a node id (64 hex characters), an IP address (a port is ignored) or a subnet in
-    /// CIDR form, for `duration` (`None`: permanently). Connected peers it covers are
-    /// disconnected with `Banned`; they cannot connect again in either direction until the ban
-    /// expires or is lifted.
-    pub fn ban(
-        &mut self,
-        target: &str,
-        duration: Option<Duration>,
-        reason: &str,
-        now: Instant,
-    ) -> Result<Ban, PeerError> {
-        self.tick(now);
-        let target: BanTarget = target
-            .trim()
-            .parse()
-            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
-        let unix = self.clock.unix(now);
-        let reason = if reason.trim().is_empty() {
-            "banned by the operator"
-        } else {
-            reason
-        };
-        self.bans
-            .ban(target, reason, BanOrigin::Operator, unix, duration)
-            .map_err(|e| PeerError::BanList(e.to_string()))?;
-        let ban = self
-            .bans
-            .list(unix)
-            .find(|b| b.target == target.canonical())
-            .cloned()
-            .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
-        bump(&mut self.counters.bans, "operator");
-        self.event(Event::BanAdded { ban: ban.clone() });
-        self.enforce_bans(now);
-        Ok(ban)
-    }
-
-    /// Lifts a ban; the target as given to [`Node::ban`].
-    pub fn unban(&mut self, target: &str, now: Instant) -> Result<Ban, PeerError> {
-        self.tick(now);
-        let t: BanTarget = target
-            .trim()
-            .parse()
-            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
-        let ban = self
-            .bans
-            .unban(&t)
-            .ok_or_else(|| PeerError::NotBanned(target.trim().to_string()))?;
-        self.event(Event::BanRemoved {
-            ban: ban.clone(),
-            expired: false,
-        });
-        Ok(ban)
-    }
-
-    /// The active bans.
-    pub fn bans(&self, now: Instant) -> Vec<Ban> {
-        self.bans.list(self.clock.unix(now)).cloned().collect()
     }
 
     /// Disconnects every connection a ban now covers.
@@ -203,7 +172,7 @@ impl Node {
             .pool
             .iter()
             .filter(|c| {
-                self.bans.check_ip(c.remote.ip(), unix).is_some()
+                self.bans.check_ip(c.link.remote.ip(), unix).is_some()
                     || c.node_id()
                         .is_some_and(|n| self.bans.check_node(&n, unix).is_some())
             })
