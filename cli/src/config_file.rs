@@ -668,8 +668,14 @@ pub fn default_toml() -> String {
     if let Ok(toml::Value::Table(sections)) = toml::Value::try_from(Config::default()) {
         for (name, section) in sections {
             if name != "network" {
-                let one = toml::Table::from_iter([(name, section)]);
                 text.push('\n');
+                if name == "limits" {
+                    text.push_str(
+                        "# Protocol tunables, each with its unit and bounds in docs/CONFIG.md. The defaults are\n\
+                         # what the protocol was tuned with; rekey_after_* must match on both ends.\n",
+                    );
+                }
+                let one = toml::Table::from_iter([(name, section)]);
                 text.push_str(&toml::to_string(&one).unwrap_or_default());
             }
         }
