@@ -242,3 +242,25 @@ pub(super) fn reason_for(e: &PeerError) -> DisconnectReason {
         _ => DisconnectReason::NetworkError,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The texts the CLI prints: the split must not change them.
+    #[test]
+    fn command_texts_are_the_old_peer_error_texts() {
+        assert_eq!(
+            CommandError::SelfConnection.to_string(),
+            PeerError::HandshakeFailed(HandshakeError::SelfConnection).to_string()
+        );
+        assert_eq!(
+            CommandError::PayloadTooLarge { len: 10, max: 4 }.to_string(),
+            PeerError::ProtocolViolation("payload of 10 bytes exceeds 4".into()).to_string()
+        );
+        let refused = PeerError::Command(CommandError::Blacklisted("x".into()));
+        assert_eq!(refused.to_string(), PeerError::Blacklisted("x".into()).to_string());
+        assert_eq!(refused.kind(), PeerError::Blacklisted("x".into()).kind());
+        assert_eq!(reason_for(&refused), DisconnectReason::Banned);
+    }
+}
