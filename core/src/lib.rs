@@ -110,8 +110,8 @@ modules! {
 
 // The contract: drive a `Node` with `Input`s and commands, drain its `Output`s.
 pub use node::{
-    DiscoveryStep, DurableState, Event, Input, IoFailure, Node, Output, PeerError, Stage,
-    WakeReason, USER_AGENT,
+    CommandError, DiscoveryStep, DurableState, Event, Input, IoFailure, Node, Output, PeerError,
+    Stage, WakeReason, USER_AGENT,
 };
 // Configuration.
 pub use config::{

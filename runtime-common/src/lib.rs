@@ -29,8 +29,8 @@ pub use runtime::Runtime;
 
 use async_channel::{Receiver, Sender};
 use qudag_peer::{
-    Ban, Config, DurableState, Event, Identity, Node, NodeId, PeerError, PeerInfo, Priority,
-    Report, ReputationScore, RequestId, UnixMillis,
+    Ban, CommandError, Config, DurableState, Event, Identity, Node, NodeId, PeerError, PeerInfo,
+    Priority, Report, ReputationScore, RequestId, UnixMillis,
 };
 use rand_core::{OsRng, TryRngCore};
 use std::collections::HashMap;
@@ -43,7 +43,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const READ_CHUNK: usize = 16 * 1024;
 
 type Call = Box<dyn FnOnce(&mut Node, Instant) + Send>;
-type Start = Box<dyn FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send>;
+type Start = Box<dyn FnOnce(&mut Node, Instant) -> Result<RequestId, CommandError> + Send>;
 type Reply<T> = Sender<T>;
 
 /// What a handle asks of the driver; the driver hands it to [`Control::on_cmd`].
@@ -158,7 +158,9 @@ impl<E: Events> NodeHandle<E> {
         self.events.subscribe()
     }
 
-    /// Dials `address` (any format the core parses) and waits for the handshake's outcome.
+    /// Dials `address` (any format the core parses) and waits for the handshake's outcome. A
+    /// refusal at once (`Node::add_peer`'s [`CommandError`]) comes back as
+    /// [`PeerError::Command`], like one decided after a DNS lookup.
     pub async fn add_peer(&self, address: &str, priority: Priority) -> Result<NodeId, PeerError> {
         let address = address.to_string();
         match self
@@ -186,14 +188,14 @@ impl<E: Events> NodeHandle<E> {
         target: &str,
         duration: Option<Duration>,
         reason: &str,
-    ) -> Result<Ban, PeerError> {
+    ) -> Result<Ban, CommandError> {
         let (target, reason) = (target.to_string(), reason.to_string());
         self.call(move |n, now| n.ban(&target, duration, &reason, now))
             .await?
     }
 
     /// Lifts a ban.
-    pub async fn unban(&self, target: &str) -> Result<Ban, PeerError> {
+    pub async fn unban(&self, target: &str) -> Result<Ban, CommandError> {
         let target = target.to_string();
         self.call(move |n, now| n.unban(&target, now)).await?
     }
@@ -204,12 +206,19 @@ impl<E: Events> NodeHandle<E> {
     }
 
     /// Reports an observation about a peer to its reputation (see `Node::report`).
-    pub async fn report(&self, peer: NodeId, report: Report) -> Result<ReputationScore, PeerError> {
+    pub async fn report(
+        &self,
+        peer: NodeId,
+        report: Report,
+    ) -> Result<ReputationScore, CommandError> {
         self.call(move |n, now| n.report(&peer, report, now)).await
     }
 
     /// Spec 6.4's `report_invalid_message`.
-    pub async fn report_invalid_message(&self, peer: NodeId) -> Result<ReputationScore, PeerError> {
+    pub async fn report_invalid_message(
+        &self,
+        peer: NodeId,
+    ) -> Result<ReputationScore, CommandError> {
         self.report(peer, Report::InvalidMessage).await
     }
 
@@ -217,7 +226,7 @@ impl<E: Events> NodeHandle<E> {
     pub async fn with_node<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Node, Instant) -> T + Send + 'static,
-    ) -> Result<T, PeerError> {
+    ) -> Result<T, CommandError> {
         self.call(f).await
     }
 
@@ -227,7 +236,7 @@ impl<E: Events> NodeHandle<E> {
     }
 
     /// Sends an application payload to a connected peer.
-    pub async fn send_app(&self, peer: NodeId, payload: Vec<u8>) -> Result<(), PeerError> {
+    pub async fn send_app(&self, peer: NodeId, payload: Vec<u8>) -> Result<(), CommandError> {
         self.call(move |n, _| n.send_app(&peer, &payload)).await?
     }
 
@@ -244,20 +253,20 @@ impl<E: Events> NodeHandle<E> {
     async fn call<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Node, Instant) -> T + Send + 'static,
-    ) -> Result<T, PeerError> {
+    ) -> Result<T, CommandError> {
         let (tx, rx) = async_channel::bounded(1);
         let call: Call = Box::new(move |n, now| drop(tx.try_send(f(n, now))));
         self.cmds
             .send(Cmd(CmdKind::Call(call)))
             .await
-            .map_err(|_| PeerError::ShuttingDown)?;
-        rx.recv().await.map_err(|_| PeerError::ShuttingDown)
+            .map_err(|_| CommandError::ShuttingDown)?;
+        rx.recv().await.map_err(|_| CommandError::ShuttingDown)
     }
 
     /// Starts a request with `f` and waits for the event that finishes it.
     async fn request(
         &self,
-        f: impl FnOnce(&mut Node, Instant) -> Result<RequestId, PeerError> + Send + 'static,
+        f: impl FnOnce(&mut Node, Instant) -> Result<RequestId, CommandError> + Send + 'static,
     ) -> Result<Event, PeerError> {
         let (tx, rx) = async_channel::bounded(1);
         self.cmds
@@ -288,7 +297,7 @@ impl Control {
                     self.requests.insert(request, reply);
                 }
                 Err(e) => {
-                    let _ = reply.try_send(Err(e));
+                    let _ = reply.try_send(Err(PeerError::Command(e)));
                 }
             },
             CmdKind::Shutdown(reply) => {

@@ -184,7 +184,9 @@ macro_rules! conformance_suite {
             use ::$a::{spawn, NodeHandle};
             use std::net::SocketAddr;
             use std::time::{Duration, Instant};
-            use $crate::conformance::qudag_peer::node::{Event, IoFailure, PeerError, Stage};
+            use $crate::conformance::qudag_peer::node::{
+                CommandError, Event, IoFailure, PeerError, Stage,
+            };
             use $crate::conformance::qudag_peer::peer::{
                 Direction, DisconnectReason, PeerState, Priority,
             };
@@ -392,7 +394,7 @@ macro_rules! conformance_suite {
                 }
                 let unknown = a.send_app(a.node_id(), vec![1]).await;
                 assert!(
-                    matches!(unknown, Err(PeerError::UnknownPeer(_))),
+                    matches!(unknown, Err(CommandError::UnknownPeer(_))),
                     "{unknown:?}"
                 );
             }
@@ -409,7 +411,10 @@ macro_rules! conformance_suite {
                 wait_connected(&a, &[]).await;
                 assert!(a.peers().await.is_empty());
                 let again = b.remove_peer(&a.node_id().to_hex(), false).await;
-                assert!(matches!(again, Err(PeerError::UnknownPeer(_))), "{again:?}");
+                assert!(
+                    matches!(again, Err(PeerError::Command(CommandError::UnknownPeer(_)))),
+                    "{again:?}"
+                );
                 // And back again.
                 assert_eq!(add_via(&b, &a, t).await, Ok(a.node_id()));
                 wait_connected(&a, &[b.node_id()]).await;
@@ -625,7 +630,7 @@ macro_rules! conformance_suite {
                     let start = Instant::now();
                     let r = a.add_peer(TEST_ONION, Priority::Normal).await;
                     assert!(start.elapsed() < Duration::from_millis(500));
-                    let Err(e @ PeerError::ProxyRequired(_)) = r else {
+                    let Err(e @ PeerError::Command(CommandError::ProxyRequired(_))) = r else {
                         panic!("{r:?}")
                     };
                     assert!(e.to_string().contains("set network.proxy"), "{e}");

@@ -1,8 +1,8 @@
 //! Spec 6.1 connection tests, driven in memory: lifecycle, timeouts, the connection limit,
 //! graceful disconnect, shutdown, determinism.
 
+use qudag_peer::{CommandError, Event, PeerError, Stage};
 use qudag_peer::{Direction, DisconnectReason, PeerState, Priority};
-use qudag_peer::{Event, PeerError, Stage};
 use qudag_peer_tests::Net;
 use std::time::Duration;
 
@@ -103,11 +103,11 @@ fn remove_by_id_prefix_and_unknown_peer() {
     let now = net.now;
     assert!(matches!(
         net.nodes[a].node.remove_peer("127.9.9.9:8000", false, now),
-        Err(PeerError::UnknownPeer(_))
+        Err(CommandError::UnknownPeer(_))
     ));
     assert!(matches!(
         net.nodes[a].node.remove_peer("not an address", false, now),
-        Err(PeerError::InvalidAddress(_))
+        Err(CommandError::InvalidAddress(_))
     ));
     net.nodes[a]
         .node
@@ -209,7 +209,7 @@ fn test_max_connections() {
         net.nodes[hub]
             .node
             .add_peer(&extra_addr, Priority::Normal, now),
-        Err(PeerError::ConnectionLimitReached { max: 3 })
+        Err(CommandError::ConnectionLimitReached { max: 3 })
     );
     // ...unless the operator says it matters: a high-priority add evicts an inbound peer.
     net.nodes[hub]
@@ -288,7 +288,7 @@ fn graceful_shutdown_waits_for_acks() {
         net.nodes[a]
             .node
             .add_peer("127.0.0.9:8000", Priority::Normal, now),
-        Err(PeerError::ShuttingDown)
+        Err(CommandError::ShuttingDown)
     );
 }
 
@@ -300,16 +300,16 @@ fn address_errors_are_immediate() {
     let n = &mut net.nodes[a].node;
     assert!(matches!(
         n.add_peer("1.2.3.4", Priority::Normal, now),
-        Err(PeerError::InvalidAddress(_))
+        Err(CommandError::InvalidAddress(_))
     ));
     assert!(matches!(
         n.add_peer("1.2.3.4:0", Priority::Normal, now),
-        Err(PeerError::InvalidAddress(_))
+        Err(CommandError::InvalidAddress(_))
     ));
     let onion = format!("{}.onion:8000", "a".repeat(55) + "d");
     assert!(matches!(
         n.add_peer(&onion, Priority::Normal, now),
-        Err(PeerError::ProxyRequired(_)) | Err(PeerError::InvalidAddress(_))
+        Err(CommandError::ProxyRequired(_)) | Err(CommandError::InvalidAddress(_))
     ));
 }
 

@@ -9,8 +9,8 @@ use qudag_peer::handshake::{self, HandshakeError, LocalHello};
 use qudag_peer::rng::Rng;
 use qudag_peer::wire::{HandshakeBody, HandshakeResponse, Message, MessageType, Ping};
 use qudag_peer::Identity;
+use qudag_peer::{CommandError, Event, PeerError};
 use qudag_peer::{Direction, DisconnectReason, PeerState, Priority};
-use qudag_peer::{Event, PeerError};
 use qudag_peer_tests::script::frames;
 use qudag_peer_tests::{keys, Net};
 use serde_bytes::ByteBuf;
@@ -378,7 +378,7 @@ fn self_connection_is_detected() {
         net.nodes[a]
             .node
             .add_peer(&format!("quantum://{a_id}@{a_addr}"), Priority::Normal, now),
-        Err(PeerError::HandshakeFailed(HandshakeError::SelfConnection))
+        Err(CommandError::SelfConnection)
     );
     net.nodes[a]
         .node

@@ -4,8 +4,8 @@
 //! `proxy_all` keeps QUIC dials away from the SOCKS5 proxy.
 
 use qudag_peer::Priority;
+use qudag_peer::{CommandError, Output};
 use qudag_peer::{Config, Node, UnixMillis};
-use qudag_peer::{Output, PeerError};
 use qudag_peer::{PeerAddress, Transport};
 use qudag_peer_tests::{keys, Net};
 use std::net::SocketAddr;
@@ -63,7 +63,7 @@ fn dial_says_which_transport() {
     // ... but the same socket over QUIC again is.
     let again = n.add_peer("quic://127.0.0.2:9001", Priority::Normal, now);
     assert!(
-        matches!(again, Err(PeerError::AlreadyConnected(_))),
+        matches!(again, Err(CommandError::AlreadyConnected(_))),
         "{again:?}"
     );
 }
@@ -76,7 +76,7 @@ fn proxy_all_refuses_quic_but_a_plain_proxy_does_not() {
         c.network.proxy_all = true;
     });
     let r = n.add_peer("quic://127.0.0.2:9001", Priority::Normal, now);
-    assert!(matches!(r, Err(PeerError::QuicThroughProxy(_))), "{r:?}");
+    assert!(matches!(r, Err(CommandError::QuicThroughProxy(_))), "{r:?}");
     assert!(dials(&mut n).is_empty());
     // A proxy for onions only: QUIC to an IP goes direct.
     let (mut n, now) = node(|c| c.network.proxy = Some(proxy));

@@ -4,8 +4,8 @@
 
 use qudag_peer::wire::{GetPeers, Message};
 use qudag_peer::PeerAddress;
+use qudag_peer::{CommandError, Event, PeerError};
 use qudag_peer::{DisconnectReason, Priority};
-use qudag_peer::{Event, PeerError};
 use qudag_peer::{Report, ThresholdAction};
 use qudag_peer_tests::script::connect_as;
 use qudag_peer_tests::{keys, Net};
@@ -123,7 +123,7 @@ fn test_malicious_peer_handling() {
     let pinned = format!("quantum://{b_id}@{b_addr}");
     assert!(matches!(
         net.nodes[a].node.add_peer(&pinned, Priority::Normal, now),
-        Err(PeerError::Blacklisted(_))
+        Err(CommandError::Blacklisted(_))
     ));
     // ...an unpinned dial learns the identity in the handshake and is refused then...
     net.nodes[a]
@@ -164,7 +164,7 @@ fn test_malicious_peer_handling() {
     net.nodes[a].node.unban(&b_id.to_string(), now).unwrap();
     assert!(matches!(
         net.nodes[a].node.unban(&b_id.to_string(), now),
-        Err(PeerError::NotBanned(_))
+        Err(CommandError::NotBanned(_))
     ));
     net.nodes[b]
         .node

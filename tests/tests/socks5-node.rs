@@ -3,8 +3,8 @@
 
 use qudag_peer::socks5::{ReplyCode, Socks5Error};
 use qudag_peer::Config;
+use qudag_peer::{CommandError, Event, Input, Output, PeerError, Stage};
 use qudag_peer::{ConnId, Node, UnixMillis};
-use qudag_peer::{Event, Input, Output, PeerError, Stage};
 use qudag_peer::{PeerState, Priority};
 use qudag_peer_tests::keys::identity;
 use std::net::SocketAddr;
@@ -80,7 +80,7 @@ fn onion_without_proxy_fails_at_once() {
     let (mut a, now) = node(0, |_| {});
     let addr = format!("{ONION}:8000");
     let e = a.add_peer(&addr, Priority::Normal, now).unwrap_err();
-    assert!(matches!(e, PeerError::ProxyRequired(_)), "{e:?}");
+    assert!(matches!(e, CommandError::ProxyRequired(_)), "{e:?}");
     assert!(e.to_string().contains("set network.proxy"), "{e}");
     assert!(drain(&mut a)
         .iter()
@@ -98,7 +98,7 @@ fn onion_through_proxy_sends_domain_and_maps_the_reply() {
     // A second add of the same onion is a duplicate.
     assert!(matches!(
         a.add_peer(&addr, Priority::Normal, now),
-        Err(PeerError::AlreadyConnected(_))
+        Err(CommandError::AlreadyConnected(_))
     ));
     a.handle_input(Input::Connected { conn, now });
     assert_eq!(transmits(&drain(&mut a), conn), vec![vec![5, 1, 0]]);

@@ -114,7 +114,7 @@ fn json<T: serde::Serialize>(v: &T) -> Result<serde_json::Value, String> {
 
 async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, String> {
     let h = &ctx.handle;
-    let gone = |e: qudag_peer::PeerError| format!("the node is stopping: {e}");
+    let gone = |e: qudag_peer::CommandError| format!("the node is stopping: {e}");
     match command {
         Command::Status => {
             let (counts, max, known, bans) = h
@@ -244,14 +244,14 @@ async fn run_command(command: Command, ctx: &Ctx) -> Result<serde_json::Value, S
 /// Why `target` names no connected peer, for `peer remove` and `peer info`. The core reads a
 /// target that is not 8+ hex characters as an address; its "missing port" is confusing for
 /// `abcd` (a too-short id prefix) or `1.2.3.4`.
-fn target_error(target: &str, e: qudag_peer::PeerError) -> String {
-    use qudag_peer::PeerError;
+fn target_error(target: &str, e: qudag_peer::CommandError) -> String {
+    use qudag_peer::CommandError;
     let t = target.trim();
     match e {
-        PeerError::InvalidAddress(_) if t.bytes().all(|b| b.is_ascii_hexdigit()) => format!(
+        CommandError::InvalidAddress(_) if t.bytes().all(|b| b.is_ascii_hexdigit()) => format!(
             "unknown peer: {t} (a node-id prefix needs at least 8 hex characters)"
         ),
-        PeerError::InvalidAddress(a) => format!(
+        CommandError::InvalidAddress(a) => format!(
             "unknown peer: {t} is neither a connected peer's address (host:port) nor a node id or node-id prefix (8+ hex characters): {a}"
         ),
         other => other.to_string(),
@@ -276,7 +276,7 @@ fn peer_info(
         .or_else(|| target.trim().parse().ok());
     if peer.is_none() && id.is_none() {
         return Err(match found {
-            Err(e @ qudag_peer::PeerError::InvalidAddress(_)) => format!(
+            Err(e @ qudag_peer::CommandError::InvalidAddress(_)) => format!(
                 "{} (a full 64-character node id shows a disconnected peer's reputation)",
                 target_error(target, e)
             ),

@@ -2,11 +2,10 @@
 //! `shutdown`, `ban` and `unban`. Checks that can fail at once return an error; outcomes that
 //! take time arrive as events.
 
-use super::{Event, Node, PeerError};
+use super::{CommandError, Event, Node, PeerError};
 use crate::addr::{Host, PeerAddress, Transport};
 use crate::addrbook::Source;
 use crate::bans::{Ban, BanOrigin, BanTarget};
-use crate::handshake::HandshakeError;
 use crate::id::{ConnId, NodeId, RequestId};
 use crate::limits::Limits;
 use crate::metrics::bump;
@@ -59,24 +58,24 @@ impl Node {
         address: &str,
         priority: Priority,
         now: Instant,
-    ) -> Result<RequestId, PeerError> {
+    ) -> Result<RequestId, CommandError> {
         self.tick(now);
         if self.shutting_down {
-            return Err(PeerError::ShuttingDown);
+            return Err(CommandError::ShuttingDown);
         }
         let addr = PeerAddress::parse(address)?;
         if addr.transport == Transport::Quic && self.proxy_for(&addr).is_some() {
-            return Err(PeerError::QuicThroughProxy(addr.to_string()));
+            return Err(CommandError::QuicThroughProxy(addr.to_string()));
         }
         if let Some(id) = addr.expected_id {
             if id == self.node_id() {
-                return Err(PeerError::HandshakeFailed(HandshakeError::SelfConnection));
+                return Err(CommandError::SelfConnection);
             }
             if self.pool.by_node(&id).is_some() {
-                return Err(PeerError::AlreadyConnected(id.to_string()));
+                return Err(CommandError::AlreadyConnected(id.to_string()));
             }
             if let Some(why) = self.ban_of(None, Some(&id), now) {
-                return Err(PeerError::Blacklisted(why));
+                return Err(CommandError::Blacklisted(why));
             }
         }
         match (&addr.host, self.proxy_for(&addr)) {
@@ -100,10 +99,10 @@ impl Node {
                 self.dial(proxy, addr, priority, Some(request), now);
                 Ok(request)
             }
-            (Host::Onion(_), None) => Err(PeerError::ProxyRequired(addr.to_string())),
+            (Host::Onion(_), None) => Err(CommandError::ProxyRequired(addr.to_string())),
             (Host::Domain(_), None) => {
                 if self.pool.is_full() && priority != Priority::High {
-                    return Err(PeerError::ConnectionLimitReached {
+                    return Err(CommandError::ConnectionLimitReached {
                         max: self.pool.max_connections,
                     });
                 }
@@ -125,7 +124,7 @@ impl Node {
         target: &str,
         ban: bool,
         now: Instant,
-    ) -> Result<RequestId, PeerError> {
+    ) -> Result<RequestId, CommandError> {
         self.tick(now);
         let id = self.find_peer(target)?;
         if ban {
@@ -139,7 +138,7 @@ impl Node {
             };
             let unix = self.clock.unix(now);
             let target: BanTarget = t.parse().map_err(|e: crate::bans::BanTargetError| {
-                PeerError::InvalidBanTarget(e.to_string())
+                CommandError::InvalidBanTarget(e.to_string())
             })?;
             self.bans
                 .ban(
@@ -149,7 +148,7 @@ impl Node {
                     unix,
                     None,
                 )
-                .map_err(|e| PeerError::BanList(e.to_string()))?;
+                .map_err(|e| CommandError::BanList(e.to_string()))?;
             let canonical = target.canonical();
             bump(&mut self.counters.bans, "operator");
             let added = self
@@ -178,9 +177,9 @@ impl Node {
     }
 
     /// The connection an operator means by `target` (node id, unique id prefix, or address).
-    pub fn find_peer(&self, target: &str) -> Result<ConnId, PeerError> {
+    pub fn find_peer(&self, target: &str) -> Result<ConnId, CommandError> {
         let t = target.trim();
-        let unknown = || PeerError::UnknownPeer(t.to_string());
+        let unknown = || CommandError::UnknownPeer(t.to_string());
         let hexish = t.trim_end_matches("...");
         if hexish.len() >= 8 && hexish.chars().all(|c| c.is_ascii_hexdigit()) {
             let lower = hexish.to_ascii_lowercase();
@@ -193,7 +192,7 @@ impl Node {
             return match matches.as_slice() {
                 [one] => Ok(*one),
                 [] => Err(unknown()),
-                _ => Err(PeerError::UnknownPeer(format!(
+                _ => Err(CommandError::UnknownPeer(format!(
                     "{t} (ambiguous: {} peers match)",
                     matches.len()
                 ))),
@@ -212,18 +211,17 @@ impl Node {
     }
 
     /// Sends an application payload to a connected peer.
-    pub fn send_app(&mut self, peer: &NodeId, payload: &[u8]) -> Result<(), PeerError> {
+    pub fn send_app(&mut self, peer: &NodeId, payload: &[u8]) -> Result<(), CommandError> {
         if payload.len() > wire::MAX_APP_PAYLOAD {
-            return Err(PeerError::ProtocolViolation(format!(
-                "payload of {} bytes exceeds {}",
-                payload.len(),
-                wire::MAX_APP_PAYLOAD
-            )));
+            return Err(CommandError::PayloadTooLarge {
+                len: payload.len(),
+                max: wire::MAX_APP_PAYLOAD,
+            });
         }
         let id = self
             .pool
             .by_node(peer)
-            .ok_or_else(|| PeerError::UnknownPeer(peer.to_string()))?;
+            .ok_or_else(|| CommandError::UnknownPeer(peer.to_string()))?;
         self.send(
             id,
             &Message::App(App {
@@ -265,12 +263,12 @@ impl Node {
         duration: Option<Duration>,
         reason: &str,
         now: Instant,
-    ) -> Result<Ban, PeerError> {
+    ) -> Result<Ban, CommandError> {
         self.tick(now);
         let target: BanTarget = target
             .trim()
             .parse()
-            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
+            .map_err(|e: crate::bans::BanTargetError| CommandError::InvalidBanTarget(e.to_string()))?;
         let unix = self.clock.unix(now);
         let reason = if reason.trim().is_empty() {
             "banned by the operator"
@@ -279,13 +277,13 @@ impl Node {
         };
         self.bans
             .ban(target, reason, BanOrigin::Operator, unix, duration)
-            .map_err(|e| PeerError::BanList(e.to_string()))?;
+            .map_err(|e| CommandError::BanList(e.to_string()))?;
         let ban = self
             .bans
             .list(unix)
             .find(|b| b.target == target.canonical())
             .cloned()
-            .ok_or_else(|| PeerError::BanList("the ban did not take".into()))?;
+            .ok_or_else(|| CommandError::BanList("the ban did not take".into()))?;
         bump(&mut self.counters.bans, "operator");
         self.outbox.event(Event::BanAdded { ban: ban.clone() });
         self.enforce_bans(now);
@@ -293,16 +291,16 @@ impl Node {
     }
 
     /// Lifts a ban; the target as given to [`Node::ban`].
-    pub fn unban(&mut self, target: &str, now: Instant) -> Result<Ban, PeerError> {
+    pub fn unban(&mut self, target: &str, now: Instant) -> Result<Ban, CommandError> {
         self.tick(now);
         let t: BanTarget = target
             .trim()
             .parse()
-            .map_err(|e: crate::bans::BanTargetError| PeerError::InvalidBanTarget(e.to_string()))?;
+            .map_err(|e: crate::bans::BanTargetError| CommandError::InvalidBanTarget(e.to_string()))?;
         let ban = self
             .bans
             .unban(&t)
-            .ok_or_else(|| PeerError::NotBanned(target.trim().to_string()))?;
+            .ok_or_else(|| CommandError::NotBanned(target.trim().to_string()))?;
         self.outbox.event(Event::BanRemoved {
             ban: ban.clone(),
             expired: false,

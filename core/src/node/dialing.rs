@@ -1,7 +1,7 @@
 //! Outbound dials: the checks every dial passes (bans, room, duplicates, pending dials),
 //! hostname resolution through the core's DNS client, and the SOCKS5 path for proxied targets.
 
-use super::{move_state, DnsPurpose, Event, Node, Output, PeerError};
+use super::{move_state, CommandError, DnsPurpose, Event, Node, Output, PeerError};
 use crate::addr::{Host, PeerAddress, Transport};
 use crate::addrbook::{AddOutcome, Source};
 use crate::dns::{DnsOutcome, QueryKind};
@@ -21,9 +21,9 @@ impl Node {
         sock: SocketAddr,
         transport: Transport,
         priority: Priority,
-    ) -> Result<(), PeerError> {
+    ) -> Result<(), CommandError> {
         if let Some(why) = self.ban_of(Some(sock.ip()), None, self.now) {
-            return Err(PeerError::Blacklisted(why));
+            return Err(CommandError::Blacklisted(why));
         }
         let listen = |c: &Conn| match transport {
             Transport::Quic => c.session.quic_listen_addr,
@@ -32,7 +32,7 @@ impl Node {
         if self.pool.iter().any(|c| {
             (c.link.transport == transport && c.link.remote == sock) || listen(c) == Some(sock)
         }) {
-            return Err(PeerError::AlreadyConnected(sock.to_string()));
+            return Err(CommandError::AlreadyConnected(sock.to_string()));
         }
         self.check_room(priority)
     }
@@ -42,7 +42,7 @@ impl Node {
         &mut self,
         addr: &PeerAddress,
         priority: Priority,
-    ) -> Result<(), PeerError> {
+    ) -> Result<(), CommandError> {
         let key = addr.without_id();
         if self.pool.iter().any(|c| {
             c.link
@@ -50,24 +50,24 @@ impl Node {
                 .as_ref()
                 .is_some_and(|d| d.without_id() == key)
         }) {
-            return Err(PeerError::AlreadyConnected(key.to_string()));
+            return Err(CommandError::AlreadyConnected(key.to_string()));
         }
         self.check_room(priority)
     }
 
     /// Room among the long-lived slots (a high-priority dial may evict) and not too many dials
     /// in flight.
-    pub(super) fn check_room(&mut self, priority: Priority) -> Result<(), PeerError> {
+    pub(super) fn check_room(&mut self, priority: Priority) -> Result<(), CommandError> {
         let full = |n: &Self| n.pool.is_full() || n.pool.long_lived() >= n.pool.long_lived_cap();
         if full(self)
             && !(priority == Priority::High && self.evict_for_high_priority() && !full(self))
         {
-            return Err(PeerError::ConnectionLimitReached {
+            return Err(CommandError::ConnectionLimitReached {
                 max: self.pool.max_connections,
             });
         }
         if self.pool.pending_dials() >= self.pool.max_pending_dials {
-            return Err(PeerError::TooManyPendingDials {
+            return Err(CommandError::TooManyPendingDials {
                 max: self.pool.max_pending_dials,
             });
         }
@@ -81,7 +81,7 @@ impl Node {
         request: Option<RequestId>,
         priority: Priority,
         now: Instant,
-    ) -> Result<(), PeerError> {
+    ) -> Result<(), CommandError> {
         let Host::Domain(name) = &target.host else {
             return Ok(());
         };
@@ -93,7 +93,7 @@ impl Node {
                 priority,
             };
             self.ask_dns(&name, kind, purpose, now)
-                .map_err(|why| PeerError::Dns {
+                .map_err(|why| CommandError::Dns {
                     host: name.clone(),
                     why,
                 })?;
@@ -273,7 +273,8 @@ impl Node {
         let result = match sock {
             Some(sock) => self
                 .check_dial(sock, target.transport, priority)
-                .map(|()| sock),
+                .map(|()| sock)
+                .map_err(PeerError::Command),
             None => Err(PeerError::Dns {
                 host: target.host.to_string(),
                 why: "no usable address".into(),

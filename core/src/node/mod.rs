@@ -55,7 +55,7 @@ mod trust;
 
 pub use api::*;
 use commands::Cooldowns;
-pub use error::PeerError;
+pub use error::{CommandError, PeerError};
 #[cfg(feature = "test-support")]
 pub use pex::PEX_REQUEST_MAX;
 use session::Local;
