@@ -300,6 +300,7 @@ pub struct Sealer(Direction);
 
 impl Sealer {
     /// Seals `msg` as one frame (length prefix included).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn seal_message(&mut self, msg: &Message) -> Result<Vec<u8>, ChannelError> {
         let plain = msg.encode().map_err(ChannelError::Wire)?;
         self.seal_frame(&plain)
@@ -341,11 +342,13 @@ impl Sealer {
     }
 
     /// Frames sealed so far (the counter of the next frame).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn counter(&self) -> u64 {
         self.0.counter
     }
 
     /// Times the key was replaced.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn rekeys(&self) -> u64 {
         self.0.rekeys
     }
@@ -398,6 +401,7 @@ impl Opener {
     }
 
     /// Frames opened so far (the counter expected next).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn counter(&self) -> u64 {
         self.0.counter
     }
@@ -405,6 +409,7 @@ impl Opener {
     /// A sealer in the state of the peer's: it seals exactly the frames this opener expects
     /// next (same key, counter and rekey bookkeeping). For harnesses that play the peer's part
     /// (simulators, benchmarks, fuzzers); an opener that failed gives a sealer that still seals.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn peer_sealer(&self) -> Sealer {
         let mut d = self.0.clone();
         d.failed = false;
@@ -412,6 +417,7 @@ impl Opener {
     }
 
     /// Times the key was replaced.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn rekeys(&self) -> u64 {
         self.0.rekeys
     }

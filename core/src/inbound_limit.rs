@@ -147,6 +147,7 @@ impl InboundLimiter {
     }
 
     /// Tokens `group` has at `now` (the burst for an untracked netgroup).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn tokens(&self, group: &NetGroup, now: Instant) -> u32 {
         self.buckets
             .get(group)

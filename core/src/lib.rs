@@ -90,20 +90,15 @@ mod time;
 
 modules! {
     // leaves: no `crate::` import
-    // (`wire::Message::encode`, the sealer's counters and `Opener::peer_sealer` serve the
-    // harnesses only, now that the node's accessors are behind `test-support`)
-    rng, #[allow(dead_code)] wire, socks5, #[allow(dead_code)] metrics,
+    rng, wire, socks5, metrics,
     // identities, addresses, the channel and the handshake
-    identity, addr, dns, #[allow(dead_code)] channel, handshake,
+    identity, addr, dns, channel, handshake,
     // the node's parts
     limits, config,
-    // (bans, reputation and metrics have methods only the harnesses call; to be gated
-    // item by item with the node split)
-    #[allow(dead_code)] bans,
-    peer, #[allow(dead_code)] inbound_limit, addrbook,
-    #[allow(dead_code)] reputation,
-    // (`pool` has `pub` methods on crate-private types; the node split rewrites it)
-    #[allow(unreachable_pub, dead_code)] pool,
+    bans,
+    peer, inbound_limit, addrbook,
+    reputation,
+    pool,
     // the coordinator
     node,
 }

@@ -227,6 +227,7 @@ pub fn reputation_bucket(total: u32) -> &'static str {
 }
 
 /// Seconds as `f64`.
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }

@@ -335,6 +335,7 @@ impl ReputationTable {
     }
 
     /// What the score of `id` at `now` calls for.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn action(&self, id: &NodeId, now: UnixMillis) -> ThresholdAction {
         self.thresholds.action(self.score(id, now).total)
     }
@@ -350,21 +351,25 @@ impl ReputationTable {
 
     /// Whether `id` is marked connected (a [`Report::Connected`] not yet followed by a
     /// [`Report::Disconnected`]).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn is_connected(&self, id: &NodeId) -> bool {
         self.entries.get(id).is_some_and(|e| e.connected)
     }
 
     /// Forgets `id`; returns whether it was known.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn remove(&mut self, id: &NodeId) -> bool {
         self.entries.remove(id).is_some()
     }
 
     /// How many peers are tracked.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no peer is tracked.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
