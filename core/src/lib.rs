@@ -67,8 +67,9 @@
 // (`scripts/check-module-cycles.sh` checks that there is no cycle). They are private; with the
 // `test-support` feature they are public, for the harnesses in `tests/`, `benches/` and
 // `fuzz/` (which need the codec, the handshake, sealers, the DNS client, ...). Without it,
-// their `pub` items that are not re-exported below are crate-internal in effect; the
-// `unreachable_pub` allowance on them goes once the modules are tightened to `pub(crate)`.
+// what only the crate uses is `pub(crate)`; what the harnesses also reach stays `pub` with an
+// item-level `cfg_attr(not(feature = "test-support"), allow(unreachable_pub))` ("for
+// harnesses"), so `unreachable_pub` holds every other item to the re-export list below.
 macro_rules! modules {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         $(
@@ -76,7 +77,6 @@ macro_rules! modules {
             $(#[$attr])*
             pub mod $name;
             #[cfg(not(feature = "test-support"))]
-            #[allow(unreachable_pub)]
             $(#[$attr])*
             mod $name;
         )*

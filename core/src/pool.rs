@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 /// How many of `max_connections` are kept for address-fetch connections with the default
 /// [`Limits::max_fetch_slots`]: see [`fetch_slots_with`].
 #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn fetch_slots(max_connections: usize) -> usize {
     fetch_slots_with(max_connections, Limits::default().max_fetch_slots)
 }
@@ -31,7 +32,7 @@ pub fn fetch_slots(max_connections: usize) -> usize {
 /// `max_fetch_slots` (none for pools under 10). When the other slots are full, a newcomer is
 /// still admitted to learn addresses (one `GetPeers` answered, then `ConnectionLimitReached`),
 /// so a full node everyone knows — a seed — keeps introducing new nodes without evicting anyone.
-pub fn fetch_slots_with(max_connections: usize, max_fetch_slots: usize) -> usize {
+pub(crate) fn fetch_slots_with(max_connections: usize, max_fetch_slots: usize) -> usize {
     (max_connections / 10).min(max_fetch_slots)
 }
 
