@@ -28,21 +28,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 /// Most addresses the book holds.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_ADDRBOOK_ENTRIES: usize = 20_000;
 /// Most of the book one PEX source group or DNS seed may fill, in percent of the capacity.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_SOURCE_SHARE_PERCENT: usize = 10;
 /// Entries sampled to choose an eviction victim.
-pub const EVICTION_SAMPLE: usize = 16;
+pub(crate) const EVICTION_SAMPLE: usize = 16;
 /// Back-off after the first failure; doubles with each further consecutive failure.
-pub const BACKOFF_BASE: Duration = Duration::from_secs(30);
+pub(crate) const BACKOFF_BASE: Duration = Duration::from_secs(30);
 /// The longest back-off.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(24 * 3600);
 /// An address neither mentioned by a source nor successfully dialed for this long is forgotten
 /// (config, bootstrap and operator entries excepted).
-pub const ADDR_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
+pub(crate) const ADDR_MAX_AGE: Duration = Duration::from_secs(30 * 86_400);
 
 /// Consecutive failures after which a never-successful peer-sourced address is forgotten.
-pub const MAX_FAILURES_UNPROVEN: u32 = 5;
+pub(crate) const MAX_FAILURES_UNPROVEN: u32 = 5;
 
 /// Where an address was learned.
 #[derive(

@@ -36,11 +36,11 @@ use crate::id::{NodeId, NodeIdError};
 use crate::time::UnixMillis;
 
 /// The most bans a [`BanList`] holds.
-pub const MAX_BANS: usize = 10_000;
+pub(crate) const MAX_BANS: usize = 10_000;
 /// The longest ban reason kept, in bytes; longer reasons are cut on a character boundary.
 pub const MAX_BAN_REASON_LEN: usize = 256;
 /// Unrecognised ban targets are quoted in errors up to this many characters.
-pub const MAX_QUOTED_TARGET_LEN: usize = 80;
+pub(crate) const MAX_QUOTED_TARGET_LEN: usize = 80;
 
 /// An IP subnet: an address with its host bits cleared and a prefix length.
 ///
@@ -292,7 +292,7 @@ impl Ban {
 /// Why a ban was not made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum BanError {
+pub(crate) enum BanError {
     /// [`MAX_BANS`] active operator bans: nothing may be evicted.
     #[error("the ban list is full ({MAX_BANS} operator bans); remove one before adding another")]
     ListFull,
@@ -303,13 +303,13 @@ pub enum BanError {
 
 /// The bans in force, keyed by target. See the module docs for the rules.
 #[derive(Clone, Debug, Default)]
-pub struct BanList {
+pub(crate) struct BanList {
     bans: BTreeMap<BanTarget, Ban>,
 }
 
 impl BanList {
     /// An empty list.
-    pub fn new() -> BanList {
+    pub(crate) fn new() -> BanList {
         BanList::default()
     }
 
@@ -321,7 +321,7 @@ impl BanList {
     /// ones. When the list is full, a new target evicts an expired ban (earliest expiry first),
     /// else the oldest automatic ban; the evicted ban is returned. With only active operator
     /// bans, [`BanError::ListFull`].
-    pub fn ban(
+    pub(crate) fn ban(
         &mut self,
         target: BanTarget,
         reason: &str,
@@ -390,12 +390,12 @@ impl BanList {
 
     /// Lifts the ban on exactly `target` (a subnet ban is not lifted by unbanning one of its
     /// addresses); returns it, expired or not.
-    pub fn unban(&mut self, target: &BanTarget) -> Option<Ban> {
+    pub(crate) fn unban(&mut self, target: &BanTarget) -> Option<Ban> {
         self.bans.remove(&target.canonical())
     }
 
     /// The active ban on node `id`, if any.
-    pub fn check_node(&self, id: &NodeId, now: UnixMillis) -> Option<&Ban> {
+    pub(crate) fn check_node(&self, id: &NodeId, now: UnixMillis) -> Option<&Ban> {
         self.bans
             .get(&BanTarget::Node(*id))
             .filter(|b| b.is_active(now))
@@ -403,7 +403,7 @@ impl BanList {
 
     /// The active ban covering `ip`: an exact IP ban first, else the most specific subnet ban
     /// containing it. An IPv4-mapped IPv6 address is checked as IPv4.
-    pub fn check_ip(&self, ip: IpAddr, now: UnixMillis) -> Option<&Ban> {
+    pub(crate) fn check_ip(&self, ip: IpAddr, now: UnixMillis) -> Option<&Ban> {
         let ip = ip.to_canonical();
         let active = |t: BanTarget| self.bans.get(&t).filter(|b| b.is_active(now));
         active(BanTarget::Ip(ip)).or_else(|| {
@@ -415,7 +415,7 @@ impl BanList {
     }
 
     /// Removes and returns every ban expired at `now`, in target order.
-    pub fn expire(&mut self, now: UnixMillis) -> Vec<Ban> {
+    pub(crate) fn expire(&mut self, now: UnixMillis) -> Vec<Ban> {
         let expired: Vec<BanTarget> = self
             .bans
             .values()
@@ -426,28 +426,25 @@ impl BanList {
     }
 
     /// The bans active at `now`, in target order.
-    pub fn list(&self, now: UnixMillis) -> impl Iterator<Item = &Ban> + '_ {
+    pub(crate) fn list(&self, now: UnixMillis) -> impl Iterator<Item = &Ban> + '_ {
         self.bans.values().filter(move |b| b.is_active(now))
     }
 
     /// The earliest expiry of any held ban (possibly already past: call
     /// [`expire`](Self::expire)); `None` if every ban is permanent or there are none.
-    pub fn next_expiry(&self) -> Option<UnixMillis> {
+    #[cfg_attr(not(test), allow(dead_code))] // used by unit tests only
+    pub(crate) fn next_expiry(&self) -> Option<UnixMillis> {
         self.bans.values().filter_map(|b| b.expires).min()
     }
 
     /// How many bans are held (including expired ones not yet removed).
-    pub fn len(&self) -> usize {
+    #[cfg_attr(not(test), allow(dead_code))] // used by unit tests only
+    pub(crate) fn len(&self) -> usize {
         self.bans.len()
     }
 
-    /// Whether no ban is held.
-    pub fn is_empty(&self) -> bool {
-        self.bans.is_empty()
-    }
-
     /// Every held ban as a durable record, in target order.
-    pub fn records(&self) -> Vec<Ban> {
+    pub(crate) fn records(&self) -> Vec<Ban> {
         self.bans.values().cloned().collect()
     }
 
@@ -455,7 +452,7 @@ impl BanList {
     /// dropped, targets are canonicalised, reasons cut, duplicates merged, and the
     /// [`MAX_BANS`] bound holds (evicting as [`ban`](Self::ban) does; bans that find no room
     /// are dropped).
-    pub fn restore(&mut self, bans: impl IntoIterator<Item = Ban>, now: UnixMillis) -> usize {
+    pub(crate) fn restore(&mut self, bans: impl IntoIterator<Item = Ban>, now: UnixMillis) -> usize {
         self.restore_bounded(bans, now, MAX_BANS)
     }
 

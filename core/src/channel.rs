@@ -41,6 +41,7 @@ use hkdf::Hkdf;
 use ml_kem::{Decapsulate, KeyExport};
 use sha2::Sha256;
 
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub use crate::wire::{KEM_CIPHERTEXT_LEN, KEM_ENCAPSULATION_KEY_LEN, SUITE};
 
 // The codec owns the KEM sizes it checks; they must be ML-KEM-768's.
@@ -49,32 +50,36 @@ const _: () = assert!(
 );
 const _: () = assert!(size_of::<ml_kem::Ciphertext<ml_kem::MlKem768>>() == KEM_CIPHERTEXT_LEN);
 /// Random bytes drawn for an ML-KEM-768 key pair (`d ‖ z`, FIPS 203 ML-KEM.KeyGen_internal).
-pub const KEM_KEYGEN_SEED_LEN: usize = 64;
+pub(crate) const KEM_KEYGEN_SEED_LEN: usize = 64;
 /// Random bytes drawn for one encapsulation (`m`, FIPS 203 ML-KEM.Encaps_internal).
-pub const KEM_ENCAPS_SEED_LEN: usize = 32;
+pub(crate) const KEM_ENCAPS_SEED_LEN: usize = 32;
 // The seed sizes the docs name are the ones ml-kem draws.
 const _: () = assert!(size_of::<ml_kem::Seed>() == KEM_KEYGEN_SEED_LEN);
 const _: () = assert!(size_of::<ml_kem::B32>() == KEM_ENCAPS_SEED_LEN);
 /// Length of a direction key.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 /// Length of the Poly1305 tag that ends every sealed frame.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const TAG_LEN: usize = 16;
 /// Longest plaintext (version + type + body) that fits in a sealed frame.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_SEALED_PLAINTEXT: usize = MAX_FRAME_LEN - TAG_LEN;
 /// HKDF-Expand label of the initiator-to-responder key.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const LABEL_INITIATOR_TO_RESPONDER: &[u8] = b"qudag-peer/channel/v2/initiator-to-responder";
 /// HKDF-Expand label of the responder-to-initiator key.
-pub const LABEL_RESPONDER_TO_INITIATOR: &[u8] = b"qudag-peer/channel/v2/responder-to-initiator";
+pub(crate) const LABEL_RESPONDER_TO_INITIATOR: &[u8] = b"qudag-peer/channel/v2/responder-to-initiator";
 /// HKDF-Expand label of the next key of a direction.
-pub const LABEL_REKEY: &[u8] = b"qudag-peer/channel/v2/rekey";
+pub(crate) const LABEL_REKEY: &[u8] = b"qudag-peer/channel/v2/rekey";
 /// Default rekey limit: frames under one key (2^20).
-pub const REKEY_AFTER_FRAMES: u64 = 1 << 20;
+pub(crate) const REKEY_AFTER_FRAMES: u64 = 1 << 20;
 /// Default rekey limit: sealed bytes (length prefixes included) under one key (1 GiB).
-pub const REKEY_AFTER_BYTES: u64 = 1 << 30;
+pub(crate) const REKEY_AFTER_BYTES: u64 = 1 << 30;
 
 /// Why sealing or opening failed. Any of these ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum ChannelError {
     /// The frame did not authenticate under the expected key and counter: tampered, truncated,
     /// reordered, replayed or forged.
@@ -131,7 +136,7 @@ impl Default for RekeyLimits {
 
 /// Which end of the handshake we are (decides which derived key sends).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// Sent `Handshake`.
     Initiator,
     /// Sent `HandshakeResponse`.
@@ -140,6 +145,7 @@ pub enum Role {
 
 /// The initiator's ML-KEM-768 decapsulation key, kept until the response arrives.
 #[derive(Clone)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct KemSecret(Box<ml_kem::DecapsulationKey768>);
 
 impl std::fmt::Debug for KemSecret {
@@ -150,6 +156,7 @@ impl std::fmt::Debug for KemSecret {
 
 /// A fresh ML-KEM-768 key pair from [`KEM_KEYGEN_SEED_LEN`] bytes of `rng`: the secret and the
 /// encapsulation key bytes ([`KEM_ENCAPSULATION_KEY_LEN`]).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn kem_keygen(rng: &mut Rng) -> (KemSecret, Vec<u8>) {
     let mut seed = ml_kem::Seed::default();
     rng.fill(&mut seed);
@@ -161,6 +168,7 @@ pub fn kem_keygen(rng: &mut Rng) -> (KemSecret, Vec<u8>) {
 /// Encapsulates to `encapsulation_key` with [`KEM_ENCAPS_SEED_LEN`] bytes of `rng`: the
 /// ciphertext ([`KEM_CIPHERTEXT_LEN`] bytes) and the shared secret. `None` if the key has the
 /// wrong length or fails the FIPS 203 modulus check.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn kem_encapsulate(encapsulation_key: &[u8], rng: &mut Rng) -> Option<(Vec<u8>, [u8; 32])> {
     let key = ml_kem::kem::Key::<ml_kem::EncapsulationKey768>::try_from(encapsulation_key).ok()?;
     let ek = ml_kem::EncapsulationKey768::new(&key).ok()?;
@@ -172,6 +180,7 @@ pub fn kem_encapsulate(encapsulation_key: &[u8], rng: &mut Rng) -> Option<(Vec<u
 
 /// Decapsulates `ciphertext` (FIPS 203: a wrong ciphertext yields an unrelated secret, never
 /// an error). `None` if the ciphertext has the wrong length.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn kem_decapsulate(secret: &KemSecret, ciphertext: &[u8]) -> Option<[u8; 32]> {
     let ct = ml_kem::Ciphertext::<ml_kem::MlKem768>::try_from(ciphertext).ok()?;
     Some(secret.0.decapsulate(&ct).into())
@@ -179,6 +188,7 @@ pub fn kem_decapsulate(secret: &KemSecret, ciphertext: &[u8]) -> Option<[u8; 32]
 
 /// The two direction keys of a session.
 #[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct SessionKeys {
     /// Seals what we send.
     pub send: [u8; KEY_LEN],
@@ -194,7 +204,7 @@ impl std::fmt::Debug for SessionKeys {
 
 impl SessionKeys {
     /// The keys for `role` from the KEM shared secret and the transcript hash.
-    pub fn derive(shared_secret: &[u8; 32], transcript_hash: &[u8; 32], role: Role) -> SessionKeys {
+    pub(crate) fn derive(shared_secret: &[u8; 32], transcript_hash: &[u8; 32], role: Role) -> SessionKeys {
         let hk = Hkdf::<Sha256>::new(Some(transcript_hash), shared_secret);
         let mut i2r = [0u8; KEY_LEN];
         let mut r2i = [0u8; KEY_LEN];
@@ -215,6 +225,7 @@ impl SessionKeys {
     }
 
     /// A sealer and an opener over these keys.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn split(&self, limits: RekeyLimits) -> (Sealer, Opener) {
         (
             Sealer(Direction::new(self.send, limits)),
@@ -296,10 +307,13 @@ impl Direction {
 
 /// Seals our frames in one direction.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct Sealer(Direction);
 
 impl Sealer {
     /// Seals `msg` as one frame (length prefix included).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn seal_message(&mut self, msg: &Message) -> Result<Vec<u8>, ChannelError> {
         let plain = msg.encode().map_err(ChannelError::Wire)?;
         self.seal_frame(&plain)
@@ -307,6 +321,7 @@ impl Sealer {
 
     /// Seals a plain frame (`length version type body`, as [`Message::encode`] makes it) into a
     /// sealed frame.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn seal_frame(&mut self, plain_frame: &[u8]) -> Result<Vec<u8>, ChannelError> {
         let d = &mut self.0;
         if d.failed {
@@ -341,11 +356,15 @@ impl Sealer {
     }
 
     /// Frames sealed so far (the counter of the next frame).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn counter(&self) -> u64 {
         self.0.counter
     }
 
     /// Times the key was replaced.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn rekeys(&self) -> u64 {
         self.0.rekeys
     }
@@ -353,11 +372,13 @@ impl Sealer {
 
 /// Opens the peer's frames in one direction.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct Opener(Direction);
 
 impl Opener {
     /// Opens a sealed frame's payload (everything after the length prefix) and decodes the
     /// message inside. After any error every later call fails with [`ChannelError::Failed`].
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn open(&mut self, payload: &[u8]) -> Result<Message, ChannelError> {
         let plain = self.open_raw(payload)?;
         Message::decode_payload(&plain).map_err(|e| {
@@ -368,6 +389,7 @@ impl Opener {
 
     /// Opens a sealed frame's payload and returns the plaintext (`version type body`) without
     /// decoding it.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn open_raw(&mut self, payload: &[u8]) -> Result<Vec<u8>, ChannelError> {
         let d = &mut self.0;
         if d.failed {
@@ -398,6 +420,8 @@ impl Opener {
     }
 
     /// Frames opened so far (the counter expected next).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn counter(&self) -> u64 {
         self.0.counter
     }
@@ -405,13 +429,16 @@ impl Opener {
     /// A sealer in the state of the peer's: it seals exactly the frames this opener expects
     /// next (same key, counter and rekey bookkeeping). For harnesses that play the peer's part
     /// (simulators, benchmarks, fuzzers); an opener that failed gives a sealer that still seals.
-    pub fn peer_sealer(&self) -> Sealer {
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    pub(crate) fn peer_sealer(&self) -> Sealer {
         let mut d = self.0.clone();
         d.failed = false;
         Sealer(d)
     }
 
     /// Times the key was replaced.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn rekeys(&self) -> u64 {
         self.0.rekeys
     }

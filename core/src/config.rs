@@ -25,7 +25,7 @@ pub const DEFAULT_BOOTSTRAP_NODES: [&str; 3] = [
 pub const DEFAULT_DNS_SEEDS: [&str; 2] = ["seed.qudag.network", "nodes.qudag.network"];
 
 /// The default listen address, `0.0.0.0:8000`.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
+pub(crate) const DEFAULT_LISTEN: &str = "0.0.0.0:8000";
 
 /// The largest `max_connections` accepted (a bound on per-node memory).
 pub const MAX_MAX_CONNECTIONS: usize = 10_000;

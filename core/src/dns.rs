@@ -41,12 +41,15 @@ use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use crate::rng::Rng;
 
 /// How long to wait for an answer before re-sending a query.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const DNS_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How many times a query is sent in all (the first send plus two retries).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const DNS_MAX_ATTEMPTS: u32 = 3;
 
 /// The most queries in flight at once; [`DnsClient::start`] refuses one more.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_PENDING_DNS_QUERIES: usize = 64;
 
 /// The largest datagram `DnsClient::handle_response` will look at (the largest UDP payload).
@@ -54,24 +57,30 @@ pub const MAX_DNS_RESPONSE_LEN: usize = 65_535;
 
 /// The most address tokens taken from one answer (see [`txt_to_address_strings`] and
 /// [`txt_records_to_address_strings`]); the rest are dropped.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_TXT_ADDRESSES_PER_ANSWER: usize = 256;
 
 /// The most CNAME links followed from the queried name inside one answer section.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_CNAME_CHAIN: usize = 8;
 
 /// The shortest TTL reported: answers are not re-queried more often than once a minute, even
 /// if the zone says TTL 0.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const DNS_MIN_TTL: Duration = Duration::from_secs(60);
 
 /// The longest TTL reported: seeds are re-queried at least once a day.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const DNS_MAX_TTL: Duration = Duration::from_secs(86_400);
 
 /// The EDNS(0) UDP payload size advertised in queries (the DNS Flag Day 2020 value), so that
 /// TXT answers listing many peers fit without truncation.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const DNS_EDNS_PAYLOAD: u16 = 1232;
 
 /// What record type a query asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum QueryKind {
     /// TXT records: the DNS-seed format of `docs/DISCOVERY.md`.
     Txt,
@@ -94,6 +103,7 @@ impl QueryKind {
 /// Why a query could not be started or a datagram was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum DnsError {
     /// The name is not a valid DNS name (empty, the root, non-ASCII, a label over 63 bytes,
     /// the whole over 255 bytes, or otherwise unparsable).
@@ -139,6 +149,7 @@ pub enum DnsError {
 /// The result of a query, from [`DnsClient::handle_response`]. The query is no longer pending.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum DnsOutcome {
     /// The TXT records of `name`: each record's character-strings concatenated, in answer
     /// order. Empty when the name exists but has no TXT records.
@@ -196,6 +207,7 @@ pub enum DnsOutcome {
 /// What [`DnsClient::handle_timeout`] asks the runtime to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum DnsTimeoutAction {
     /// Send `bytes` as one datagram; the query now has transaction id `new_id`.
     Retry {
@@ -228,6 +240,7 @@ struct PendingQuery {
 
 /// The pending queries of one node, keyed by transaction id.
 #[derive(Clone, Debug, Default)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct DnsClient {
     pending: BTreeMap<u16, PendingQuery>,
 }
@@ -237,6 +250,7 @@ const TXID_DRAWS: usize = 32;
 
 impl DnsClient {
     /// A client with nothing pending.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn new() -> Self {
         DnsClient {
             pending: BTreeMap::new(),
@@ -249,6 +263,7 @@ impl DnsClient {
     /// `name` is an ASCII domain name, with or without the trailing dot; it is always asked as
     /// a fully-qualified name. The query has RD (recursion desired) set and an EDNS(0) record
     /// advertising [`DNS_EDNS_PAYLOAD`] bytes.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn start(
         &mut self,
         name: &str,
@@ -280,6 +295,7 @@ impl DnsClient {
     /// (case-insensitive), then maps rcode NXDOMAIN/SERVFAIL/other and the TC (truncated) bit
     /// to outcomes. Unknown txid / mismatched question → `Err` (and the pending query stays
     /// pending, so a spoofed answer does not cancel the real one).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn handle_response(&mut self, bytes: &[u8], _now: Instant) -> Result<DnsOutcome, DnsError> {
         if bytes.len() > MAX_DNS_RESPONSE_LEN {
             return Err(DnsError::TooLong { len: bytes.len() });
@@ -407,6 +423,7 @@ impl DnsClient {
 
     /// Retries timed-out queries (same name, NEW random txid, new bytes) up to
     /// [`DNS_MAX_ATTEMPTS`], then reports failure. Actions come in transaction-id order.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn handle_timeout(&mut self, now: Instant, rng: &mut Rng) -> Vec<DnsTimeoutAction> {
         let due: Vec<u16> = self
             .pending
@@ -452,12 +469,14 @@ impl DnsClient {
     }
 
     /// The earliest deadline of a pending query, if any.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.pending.values().map(|q| q.deadline).min()
     }
 
     /// How many queries are in flight.
     #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
@@ -521,6 +540,7 @@ fn encode_query(id: u16, qname: &Name, kind: QueryKind) -> Result<Vec<u8>, DnsEr
 /// Splits one TXT record into address tokens: separated by whitespace and/or commas, empty
 /// tokens dropped, at most [`MAX_TXT_ADDRESSES_PER_ANSWER`] kept. Each token is meant for the
 /// address parser; this function does not check them.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn txt_to_address_strings(record: &str) -> Vec<String> {
     record
         .split(|c: char| c.is_whitespace() || c == ',')
@@ -532,6 +552,7 @@ pub fn txt_to_address_strings(record: &str) -> Vec<String> {
 
 /// The address tokens of a whole answer's TXT records, in order, at most
 /// [`MAX_TXT_ADDRESSES_PER_ANSWER`] in all; duplicates after the first are dropped.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn txt_records_to_address_strings(records: &[String]) -> Vec<String> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
@@ -553,7 +574,7 @@ pub fn txt_records_to_address_strings(records: &[String]) -> Vec<String> {
 pub const RESOLV_CONF_PATH: &str = "/etc/resolv.conf";
 
 /// The DNS port, used for nameservers named without one.
-pub const DNS_PORT: u16 = 53;
+pub(crate) const DNS_PORT: u16 = 53;
 
 /// The first usable `nameserver` of a `resolv.conf` text, on port [`DNS_PORT`].
 ///
@@ -562,7 +583,7 @@ pub const DNS_PORT: u16 = 53;
 /// is skipped, since turning an interface name into an index is I/O. `None` when no line
 /// names a usable nameserver (glibc would then try the local host; an adapter may do the same,
 /// or let the query time out).
-pub fn first_nameserver(resolv_conf_text: &str) -> Option<core::net::SocketAddr> {
+pub(crate) fn first_nameserver(resolv_conf_text: &str) -> Option<core::net::SocketAddr> {
     use core::net::{SocketAddr, SocketAddrV6};
     resolv_conf_text.lines().find_map(|line| {
         let line = line.split(['#', ';']).next().unwrap_or("");

@@ -41,12 +41,16 @@ use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-pub use crate::wire::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
+pub use crate::wire::PROTOCOL_VERSION;
+pub(crate) use crate::wire::MIN_PROTOCOL_VERSION;
 /// Transcript hash label.
-pub const TRANSCRIPT_LABEL: &[u8] = b"qudag-peer/handshake/v2";
+pub(crate) const TRANSCRIPT_LABEL: &[u8] = b"qudag-peer/handshake/v2";
 /// Label prefixed to the transcript hash in the responder's signature.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const RESPONDER_LABEL: &[u8] = b"qudag-peer/handshake/v2/responder";
 /// Label prefixed to the transcript hash in the initiator's signature.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const INITIATOR_LABEL: &[u8] = b"qudag-peer/handshake/v2/initiator";
 
 /// Why a handshake failed.
@@ -114,6 +118,7 @@ pub enum HandshakeError {
 
 /// What a verified (or, for the responder's first step, claimed) peer said about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct PeerHello {
     /// Hash of `public_key`.
     pub node_id: NodeId,
@@ -133,6 +138,7 @@ pub struct PeerHello {
 
 /// What this node says about itself in a handshake.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct LocalHello<'a> {
     /// Our identity (signs the transcript).
     pub identity: &'a Identity,
@@ -152,6 +158,7 @@ pub struct LocalHello<'a> {
 
 /// Handshake progress on one connection.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum HandshakeState {
     /// Initiator: sent `Handshake`, waiting for `HandshakeResponse`.
     AwaitResponse {
@@ -218,6 +225,7 @@ fn check_suite(b: &HandshakeBody) -> Result<(), HandshakeError> {
 }
 
 /// The transcript hash over both bodies.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn transcript_hash(initiator_body: &[u8], responder_body: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(TRANSCRIPT_LABEL);
@@ -259,6 +267,7 @@ fn hello_of(b: &HandshakeBody, version: u32) -> PeerHello {
 }
 
 /// Initiator, step 1: the opening message and the state to keep.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn initiate(
     local: &LocalHello<'_>,
     expected: Option<NodeId>,
@@ -285,6 +294,7 @@ pub fn initiate(
 /// The returned [`PeerHello`] is only *claimed* until [`HandshakeState::AwaitConfirm`] is
 /// completed by [`on_confirm`]; the node may still use the claimed id to refuse early (a
 /// banned id, ourselves).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn on_hello(
     hello: &Handshake,
     local: &LocalHello<'_>,
@@ -335,6 +345,7 @@ pub fn on_hello(
 
 /// Initiator, step 2: verifies the response and produces the confirmation and the session
 /// keys. On success the responder's identity is proven.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn on_response(
     state: &HandshakeState,
     resp: &HandshakeResponse,
@@ -400,6 +411,7 @@ pub fn on_response(
 
 /// Responder, step 2: verifies the confirmation. On success the initiator's identity is proven
 /// and the session keys are released.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn on_confirm(
     state: &HandshakeState,
     confirm: &HandshakeConfirm,
@@ -424,7 +436,7 @@ pub fn on_confirm(
 
 impl HandshakeState {
     /// The message type this state waits for.
-    pub fn expects(&self) -> Option<MessageType> {
+    pub(crate) fn expects(&self) -> Option<MessageType> {
         match self {
             HandshakeState::AwaitResponse { .. } => Some(MessageType::HandshakeResponse),
             HandshakeState::AwaitHello => Some(MessageType::Handshake),

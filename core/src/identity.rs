@@ -10,7 +10,9 @@ use pqcrypto_dilithium::dilithium3;
 use pqcrypto_traits::sign::{DetachedSignature as _, PublicKey as _, SecretKey as _};
 use sha2::{Digest, Sha256};
 
-pub use crate::wire::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
+pub use crate::wire::PUBLIC_KEY_LEN;
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
+pub use crate::wire::SIGNATURE_LEN;
 /// Length of a dilithium3 secret key in bytes.
 pub const SECRET_KEY_LEN: usize = 4032;
 
@@ -20,7 +22,7 @@ const _: () = assert!(SIGNATURE_LEN == dilithium3::signature_bytes());
 const _: () = assert!(SECRET_KEY_LEN == dilithium3::secret_key_bytes());
 
 /// Domain separator hashed in front of the public key to form a [`NodeId`].
-pub const NODE_ID_DOMAIN: &[u8] = b"qudag-peer/node-id/v1";
+pub(crate) const NODE_ID_DOMAIN: &[u8] = b"qudag-peer/node-id/v1";
 
 /// Why key bytes were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -96,7 +98,7 @@ impl Identity {
 }
 
 /// The [`NodeId`] of a public key: SHA-256(`NODE_ID_DOMAIN` || public key).
-pub fn node_id_of(public_key: &[u8]) -> NodeId {
+pub(crate) fn node_id_of(public_key: &[u8]) -> NodeId {
     let mut h = Sha256::new();
     h.update(NODE_ID_DOMAIN);
     h.update(public_key);
@@ -104,7 +106,7 @@ pub fn node_id_of(public_key: &[u8]) -> NodeId {
 }
 
 /// Checks a detached dilithium3 signature. Malformed keys or signatures are simply invalid.
-pub fn verify(public_key: &[u8], msg: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verify(public_key: &[u8], msg: &[u8], signature: &[u8]) -> bool {
     let (Ok(pk), Ok(sig)) = (
         dilithium3::PublicKey::from_bytes(public_key),
         dilithium3::DetachedSignature::from_bytes(signature),

@@ -23,15 +23,19 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Inbound connection attempts one netgroup may make at once (the bucket size).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const INBOUND_NETGROUP_BURST: u32 = 32;
 
 /// One more inbound attempt per netgroup is allowed per this interval (sustained rate).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const INBOUND_NETGROUP_REFILL: Duration = Duration::from_secs(1);
 
 /// The most netgroups tracked at once (a bound on the limiter's memory).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_INBOUND_NETGROUPS_TRACKED: usize = 4096;
 
 /// The `inbound_refused` metrics label of an attempt refused by this limit.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const RATE_LIMITED_LABEL: &str = "netgroup_rate_limited";
 
 /// One netgroup's bucket.
@@ -44,6 +48,7 @@ struct Bucket {
 
 /// Token buckets per netgroup of inbound attempts; see the module docs.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct InboundLimiter {
     burst: u32,
     refill: Duration,
@@ -64,6 +69,7 @@ impl Default for InboundLimiter {
 impl InboundLimiter {
     /// A limiter allowing `burst` attempts at once per netgroup and one more per `refill`,
     /// tracking at most `max_tracked` netgroups (each at least 1).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn new(burst: u32, refill: Duration, max_tracked: usize) -> InboundLimiter {
         InboundLimiter {
             burst: burst.max(1),
@@ -91,6 +97,7 @@ impl InboundLimiter {
     }
 
     /// Takes one token for an attempt from `group` at `now`; false means refuse it.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn try_acquire(&mut self, group: NetGroup, now: Instant) -> bool {
         let bucket = match self.buckets.get(&group) {
             Some(b) => self.refilled(*b, now),
@@ -129,6 +136,7 @@ impl InboundLimiter {
     }
 
     /// Drops the buckets that have refilled completely (the same as untracked).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn prune(&mut self, now: Instant) {
         let (burst, refill) = (self.burst, self.refill);
         let full_after = refill.saturating_mul(burst);
@@ -142,11 +150,14 @@ impl InboundLimiter {
     }
 
     /// Netgroups tracked now (at most [`MAX_INBOUND_NETGROUPS_TRACKED`] for the default).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn tracked(&self) -> usize {
         self.buckets.len()
     }
 
     /// Tokens `group` has at `now` (the burst for an untracked netgroup).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn tokens(&self, group: &NetGroup, now: Instant) -> u32 {
         self.buckets
             .get(group)

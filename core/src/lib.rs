@@ -67,8 +67,9 @@
 // (`scripts/check-module-cycles.sh` checks that there is no cycle). They are private; with the
 // `test-support` feature they are public, for the harnesses in `tests/`, `benches/` and
 // `fuzz/` (which need the codec, the handshake, sealers, the DNS client, ...). Without it,
-// their `pub` items that are not re-exported below are crate-internal in effect; the
-// `unreachable_pub` allowance on them goes once the modules are tightened to `pub(crate)`.
+// what only the crate uses is `pub(crate)`; what the harnesses also reach stays `pub` with an
+// item-level `cfg_attr(not(feature = "test-support"), allow(unreachable_pub))` ("for
+// harnesses"), so `unreachable_pub` holds every other item to the re-export list below.
 macro_rules! modules {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         $(
@@ -76,7 +77,6 @@ macro_rules! modules {
             $(#[$attr])*
             pub mod $name;
             #[cfg(not(feature = "test-support"))]
-            #[allow(unreachable_pub)]
             $(#[$attr])*
             mod $name;
         )*
@@ -90,20 +90,15 @@ mod time;
 
 modules! {
     // leaves: no `crate::` import
-    // (`wire::Message::encode`, the sealer's counters and `Opener::peer_sealer` serve the
-    // harnesses only, now that the node's accessors are behind `test-support`)
-    rng, #[allow(dead_code)] wire, socks5, #[allow(dead_code)] metrics,
+    rng, wire, socks5, metrics,
     // identities, addresses, the channel and the handshake
-    identity, addr, dns, #[allow(dead_code)] channel, handshake,
+    identity, addr, dns, channel, handshake,
     // the node's parts
     limits, config,
-    // (bans, reputation and metrics have methods only the harnesses call; to be gated
-    // item by item with the node split)
-    #[allow(dead_code)] bans,
-    peer, #[allow(dead_code)] inbound_limit, addrbook,
-    #[allow(dead_code)] reputation,
-    // (`pool` has `pub` methods on crate-private types; the node split rewrites it)
-    #[allow(unreachable_pub, dead_code)] pool,
+    bans,
+    peer, inbound_limit, addrbook,
+    reputation,
+    pool,
     // the coordinator
     node,
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency histogram's buckets; a last `+Inf` bucket is implied.
-pub const LATENCY_BUCKETS: [f64; 12] = [
+pub(crate) const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
@@ -219,7 +219,7 @@ pub struct MetricsSnapshot {
 }
 
 /// The decile label of a reputation total.
-pub fn reputation_bucket(total: u32) -> &'static str {
+pub(crate) fn reputation_bucket(total: u32) -> &'static str {
     const LABELS: [&str; 10] = [
         "0-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70-79", "80-89", "90-100",
     ];
@@ -227,6 +227,8 @@ pub fn reputation_bucket(total: u32) -> &'static str {
 }
 
 /// Seconds as `f64`.
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// How many of `max_connections` are kept for address-fetch connections with the default
 /// [`Limits::max_fetch_slots`]: see [`fetch_slots_with`].
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn fetch_slots(max_connections: usize) -> usize {
     fetch_slots_with(max_connections, Limits::default().max_fetch_slots)
 }
@@ -30,7 +32,7 @@ pub fn fetch_slots(max_connections: usize) -> usize {
 /// `max_fetch_slots` (none for pools under 10). When the other slots are full, a newcomer is
 /// still admitted to learn addresses (one `GetPeers` answered, then `ConnectionLimitReached`),
 /// so a full node everyone knows — a seed — keeps introducing new nodes without evicting anyone.
-pub fn fetch_slots_with(max_connections: usize, max_fetch_slots: usize) -> usize {
+pub(crate) fn fetch_slots_with(max_connections: usize, max_fetch_slots: usize) -> usize {
     (max_connections / 10).min(max_fetch_slots)
 }
 
@@ -58,7 +60,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub fn new(direction: Direction, remote: SocketAddr) -> Link {
+    pub(crate) fn new(direction: Direction, remote: SocketAddr) -> Link {
         Link {
             direction,
             remote,
@@ -90,7 +92,7 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    pub fn new() -> Session {
+    pub(crate) fn new() -> Session {
         Session {
             hs: HandshakeState::AwaitHello,
             sealer: None,
@@ -104,7 +106,7 @@ impl Session {
     }
 
     /// Switches to the sealed channel.
-    pub fn install_keys(&mut self, keys: &crate::channel::SessionKeys, limits: RekeyLimits) {
+    pub(crate) fn install_keys(&mut self, keys: &crate::channel::SessionKeys, limits: RekeyLimits) {
         let (sealer, opener) = keys.split(limits);
         self.sealer = Some(Box::new(sealer));
         self.opener = Some(Box::new(opener));
@@ -123,7 +125,7 @@ pub(crate) struct KeepAlive {
 }
 
 impl KeepAlive {
-    pub fn new(now: Instant) -> KeepAlive {
+    pub(crate) fn new(now: Instant) -> KeepAlive {
         KeepAlive {
             ping: None,
             next_ping: now,
@@ -134,7 +136,7 @@ impl KeepAlive {
 
     /// A pong for `nonce` at `now`: the round trip, if it answers the outstanding ping. The
     /// estimate moves by 1/`ewma_div` of the difference.
-    pub fn on_pong(&mut self, nonce: u64, now: Instant, ewma_div: u32) -> Option<Duration> {
+    pub(crate) fn on_pong(&mut self, nonce: u64, now: Instant, ewma_div: u32) -> Option<Duration> {
         let (sent_nonce, sent) = self.ping?;
         if sent_nonce != nonce {
             return None;
@@ -159,7 +161,7 @@ pub(crate) struct TokenBucket {
 }
 
 impl TokenBucket {
-    pub fn full(burst: u32, period: Duration, now: Instant) -> TokenBucket {
+    pub(crate) fn full(burst: u32, period: Duration, now: Instant) -> TokenBucket {
         TokenBucket {
             tokens: burst,
             refill_at: now + period,
@@ -167,7 +169,7 @@ impl TokenBucket {
     }
 
     /// Adds the tokens earned since the last refill; returns whether a new period began.
-    pub fn refill(&mut self, burst: u32, period: Duration, now: Instant) -> bool {
+    pub(crate) fn refill(&mut self, burst: u32, period: Duration, now: Instant) -> bool {
         if now < self.refill_at {
             return false;
         }
@@ -179,7 +181,7 @@ impl TokenBucket {
     }
 
     /// Takes a token if there is one.
-    pub fn try_take(&mut self) -> bool {
+    pub(crate) fn try_take(&mut self) -> bool {
         if self.tokens == 0 {
             return false;
         }
@@ -203,7 +205,7 @@ pub(crate) struct PexState {
 }
 
 impl PexState {
-    pub fn new(limits: &Limits, now: Instant) -> PexState {
+    pub(crate) fn new(limits: &Limits, now: Instant) -> PexState {
         PexState {
             bucket: TokenBucket::full(limits.pex_burst, limits.pex_refill, now),
             strikes: 0,
@@ -220,14 +222,14 @@ impl PexState {
     }
 
     /// Whether the peer may make a `GetPeers` request now (takes a token if so).
-    pub fn allow_request(&mut self, limits: &Limits, now: Instant) -> bool {
+    pub(crate) fn allow_request(&mut self, limits: &Limits, now: Instant) -> bool {
         self.refill(limits, now);
         self.bucket.try_take()
     }
 
     /// Counts a refused PEX message; true when the strikes add up to one protocol violation
     /// (every `pex_flood_strikes` within one refill period).
-    pub fn strike(&mut self, limits: &Limits, now: Instant) -> bool {
+    pub(crate) fn strike(&mut self, limits: &Limits, now: Instant) -> bool {
         self.refill(limits, now);
         self.strikes += 1;
         if self.strikes >= limits.pex_flood_strikes {
@@ -249,7 +251,7 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    pub fn new(unix: UnixMillis) -> Stats {
+    pub(crate) fn new(unix: UnixMillis) -> Stats {
         Stats {
             messages_sent: 0,
             messages_received: 0,
@@ -259,11 +261,11 @@ impl Stats {
         }
     }
 
-    pub fn messages(&self) -> u64 {
+    pub(crate) fn messages(&self) -> u64 {
         self.messages_sent + self.messages_received
     }
 
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes_sent + self.bytes_received
     }
 }
@@ -296,14 +298,14 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    pub fn node_id(&self) -> Option<NodeId> {
+    pub(crate) fn node_id(&self) -> Option<NodeId> {
         match self.state {
             PeerState::Connected => self.session.hello.as_ref().map(|h| h.node_id),
             _ => self.expected_id,
         }
     }
 
-    pub fn info(&self, reputation: u32) -> PeerInfo {
+    pub(crate) fn info(&self, reputation: u32) -> PeerInfo {
         let connected = self.state == PeerState::Connected;
         PeerInfo {
             conn: self.id,
@@ -390,7 +392,7 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    pub fn new(max_connections: usize, limits: &Limits) -> Pool {
+    pub(crate) fn new(max_connections: usize, limits: &Limits) -> Pool {
         Pool {
             max_connections,
             max_pending_dials: limits.max_pending_dials,
@@ -401,32 +403,32 @@ impl Pool {
         }
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.conns.len()
     }
 
-    pub fn is_full(&self) -> bool {
+    pub(crate) fn is_full(&self) -> bool {
         self.conns.len() >= self.max_connections
     }
 
     /// Connections that hold a long-lived slot (every one but address-fetch connections).
-    pub fn long_lived(&self) -> usize {
+    pub(crate) fn long_lived(&self) -> usize {
         self.conns.len() - self.fetch_only
     }
 
     /// Long-lived slots: `max_connections` less the address-fetch slots.
-    pub fn long_lived_cap(&self) -> usize {
+    pub(crate) fn long_lived_cap(&self) -> usize {
         self.max_connections - fetch_slots_with(self.max_connections, self.max_fetch_slots)
     }
 
-    pub fn pending_dials(&self) -> usize {
+    pub(crate) fn pending_dials(&self) -> usize {
         self.conns
             .values()
             .filter(|c| c.state == PeerState::Connecting)
             .count()
     }
 
-    pub fn insert(&mut self, conn: Conn) {
+    pub(crate) fn insert(&mut self, conn: Conn) {
         debug_assert!(
             !self.conns.contains_key(&conn.id),
             "connection ids are never reused"
@@ -439,15 +441,15 @@ impl Pool {
         self.conns.insert(conn.id, conn);
     }
 
-    pub fn get(&self, id: ConnId) -> Option<&Conn> {
+    pub(crate) fn get(&self, id: ConnId) -> Option<&Conn> {
         self.conns.get(&id)
     }
 
-    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+    pub(crate) fn get_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
         self.conns.get_mut(&id)
     }
 
-    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+    pub(crate) fn remove(&mut self, id: ConnId) -> Option<Conn> {
         let c = self.conns.remove(&id)?;
         self.fetch_only -= usize::from(c.fetch_only);
         if let Some(n) = c.session.hello.as_ref().map(|h| h.node_id) {
@@ -459,23 +461,23 @@ impl Pool {
     }
 
     /// Records that `id` is the connected connection for `node`.
-    pub fn bind_node(&mut self, node: NodeId, id: ConnId) {
+    pub(crate) fn bind_node(&mut self, node: NodeId, id: ConnId) {
         self.by_node.insert(node, id);
     }
 
-    pub fn by_node(&self, node: &NodeId) -> Option<ConnId> {
+    pub(crate) fn by_node(&self, node: &NodeId) -> Option<ConnId> {
         self.by_node.get(node).copied()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Conn> {
         self.conns.values()
     }
 
-    pub fn ids(&self) -> Vec<ConnId> {
+    pub(crate) fn ids(&self) -> Vec<ConnId> {
         self.conns.keys().copied().collect()
     }
 
-    pub fn counts(&self) -> PoolCounts {
+    pub(crate) fn counts(&self) -> PoolCounts {
         let mut c = PoolCounts::default();
         for conn in self.conns.values() {
             match (conn.state, conn.link.direction) {
@@ -491,7 +493,7 @@ impl Pool {
 
     /// Checks the module's invariants; returns a description of the first broken one.
     #[cfg(feature = "test-support")]
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
         if self.conns.len() > self.max_connections {
             return Err(format!(
                 "{} connections exceed max_connections {}",

@@ -24,31 +24,31 @@ use core::fmt;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The protocol version byte of SOCKS5.
-pub const VERSION: u8 = 0x05;
+pub(crate) const VERSION: u8 = 0x05;
 /// Method: no authentication required.
-pub const METHOD_NO_AUTH: u8 = 0x00;
+pub(crate) const METHOD_NO_AUTH: u8 = 0x00;
 /// Method: username/password (RFC 1929).
-pub const METHOD_USER_PASS: u8 = 0x02;
+pub(crate) const METHOD_USER_PASS: u8 = 0x02;
 /// Method selection answer: none of the offered methods is acceptable.
-pub const METHOD_NONE_ACCEPTABLE: u8 = 0xFF;
+pub(crate) const METHOD_NONE_ACCEPTABLE: u8 = 0xFF;
 /// The version byte of the username/password sub-negotiation.
-pub const AUTH_VERSION: u8 = 0x01;
+pub(crate) const AUTH_VERSION: u8 = 0x01;
 /// Command: `CONNECT`.
-pub const CMD_CONNECT: u8 = 0x01;
+pub(crate) const CMD_CONNECT: u8 = 0x01;
 /// Address type: IPv4.
-pub const ATYP_IPV4: u8 = 0x01;
+pub(crate) const ATYP_IPV4: u8 = 0x01;
 /// Address type: domain name (one length byte, then the name).
-pub const ATYP_DOMAIN: u8 = 0x03;
+pub(crate) const ATYP_DOMAIN: u8 = 0x03;
 /// Address type: IPv6.
-pub const ATYP_IPV6: u8 = 0x04;
+pub(crate) const ATYP_IPV6: u8 = 0x04;
 /// The longest host name, username or password SOCKS5 can carry (one length byte).
-pub const MAX_FIELD_LEN: usize = 255;
+pub(crate) const MAX_FIELD_LEN: usize = 255;
 /// The longest message a proxy sends the client: a `CONNECT` reply with a 255-byte name.
-pub const MAX_REPLY_LEN: usize = 4 + 1 + MAX_FIELD_LEN + 2;
+pub(crate) const MAX_REPLY_LEN: usize = 4 + 1 + MAX_FIELD_LEN + 2;
 
 /// Where the proxy should connect.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Target {
+pub(crate) enum Target {
     /// An IP address and port (address type IPv4 or IPv6).
     Ip(SocketAddr),
     /// A host name (e.g. `<56 chars>.onion`) and port, sent unresolved (address type `0x03`).
@@ -212,7 +212,7 @@ pub enum Socks5Error {
 
 /// What to do after feeding proxy bytes to [`Socks5Client::receive`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// The message is incomplete: wait for more bytes.
     NeedMore,
     /// Write these bytes to the proxy, then keep feeding its answers.
@@ -236,7 +236,7 @@ enum State {
 
 /// One SOCKS5 `CONNECT` negotiation, client side.
 #[derive(Clone, Debug)]
-pub struct Socks5Client {
+pub(crate) struct Socks5Client {
     target: Target,
     credentials: Option<Credentials>,
     state: State,
@@ -247,7 +247,7 @@ pub struct Socks5Client {
 impl Socks5Client {
     /// A negotiation to open a tunnel to `target`, authenticating with `credentials` if the
     /// proxy asks for it. Lengths are checked by [`Socks5Client::start`].
-    pub fn new(target: Target, credentials: Option<Credentials>) -> Socks5Client {
+    pub(crate) fn new(target: Target, credentials: Option<Credentials>) -> Socks5Client {
         Socks5Client {
             target,
             credentials,
@@ -256,24 +256,18 @@ impl Socks5Client {
         }
     }
 
-    /// The target.
-    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     /// Whether [`Socks5Client::start`] was called.
-    pub fn is_started(&self) -> bool {
+    pub(crate) fn is_started(&self) -> bool {
         self.state != State::Idle
     }
 
     /// Whether the tunnel is open.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.state == State::Done
     }
 
     /// Checks the target name and credentials and returns the greeting to write.
-    pub fn start(&mut self) -> Result<Vec<u8>, Socks5Error> {
+    pub(crate) fn start(&mut self) -> Result<Vec<u8>, Socks5Error> {
         if self.state != State::Idle {
             return Err(Socks5Error::OutOfTurn);
         }
@@ -310,7 +304,7 @@ impl Socks5Client {
     /// [`Step::Connected`] they belong to the peer; after [`Step::Send`] feed them again.
     /// After an error the negotiation is over (further calls return
     /// [`Socks5Error::OutOfTurn`]).
-    pub fn receive(&mut self, data: &[u8]) -> Result<(usize, Step), Socks5Error> {
+    pub(crate) fn receive(&mut self, data: &[u8]) -> Result<(usize, Step), Socks5Error> {
         let r = self.receive_inner(data);
         if r.is_err() {
             self.state = State::Failed;

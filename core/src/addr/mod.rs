@@ -41,23 +41,28 @@ use crate::id::{NodeId, NodeIdError};
 mod netgroup;
 mod parse;
 
-pub use netgroup::{classify, netgroup, AddrClass, NetGroup};
+pub use netgroup::NetGroup;
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
+pub use netgroup::{classify, netgroup, AddrClass};
 use parse::{parse_host_port, parse_quic};
 
 /// The port used by `quantum://` addresses that do not give one.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const DEFAULT_PORT: u16 = 8000;
 
 /// The longest address string [`PeerAddress::parse`] looks at, in bytes (before trimming).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_ADDRESS_LEN: usize = 512;
 
 /// The longest hostname accepted (RFC 1123 / RFC 1035), without a trailing dot.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_HOSTNAME_LEN: usize = 253;
 
 /// The longest label of a hostname (RFC 1035).
-pub const MAX_LABEL_LEN: usize = 63;
+pub(crate) const MAX_LABEL_LEN: usize = 63;
 
 /// Characters of a v3 onion address before `.onion`.
-pub const ONION_V3_LEN: usize = 56;
+pub(crate) const ONION_V3_LEN: usize = 56;
 
 /// The transport a connection runs on. The frames are the same on both: the core does not
 /// care which one carried them.

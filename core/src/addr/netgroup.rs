@@ -65,6 +65,7 @@ impl fmt::Display for AddrClass {
 /// - anything outside `2000::/3` (global unicast) Bogon: multicast `ff00::/8`, discard
 ///   `100::/64`, IPv4-compatible `::a.b.c.d`, site-local `fec0::/10`, unallocated space;
 /// - everything else Public (including Teredo `2001::/32`).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn classify(ip: IpAddr) -> AddrClass {
     match ip {
         IpAddr::V4(v4) => classify_v4(v4),
@@ -186,6 +187,7 @@ impl fmt::Display for NetGroup {
 /// - IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4 (`2002::/16`) addresses
 ///   group as the IPv4 address they embed.
 /// - Other IPv6 addresses group by /32.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub fn netgroup(ip: IpAddr) -> NetGroup {
     match ip {
         IpAddr::V4(v4) if v4.is_loopback() => NetGroup::Loopback(ip),

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 pub const USER_AGENT: &str = concat!("qudag/", env!("CARGO_PKG_VERSION"));
 
 /// Capabilities announced by default.
-pub const DEFAULT_CAPABILITIES: [&str; 1] = ["pex"];
+pub(crate) const DEFAULT_CAPABILITIES: [&str; 1] = ["pex"];
 
 /// Why a transport operation failed, as the adapter saw it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, thiserror::Error)]

@@ -56,8 +56,6 @@ mod trust;
 pub use api::*;
 use commands::Cooldowns;
 pub use error::{CommandError, PeerError};
-#[cfg(feature = "test-support")]
-pub use pex::PEX_REQUEST_MAX;
 use session::Local;
 use timers::Timers;
 use trust::AutoBanGuard;

@@ -12,7 +12,7 @@ use crate::wire::{self, GetPeers, Message, Peers};
 use std::time::Instant;
 
 /// Most addresses asked for in one `GetPeers` (and given in one answer).
-pub const PEX_REQUEST_MAX: u32 = wire::MAX_PEX_ADDRESSES as u32;
+pub(crate) const PEX_REQUEST_MAX: u32 = wire::MAX_PEX_ADDRESSES as u32;
 
 impl Node {
     /// The PEX part of the maintenance pass: forgets unanswered requests after

@@ -55,64 +55,65 @@ mod table;
 mod thresholds;
 
 pub use score::*;
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub use table::ReputationTable;
 pub use thresholds::*;
 
 /// The score of a peer we know nothing about, for every component and the total.
-pub const NEUTRAL_SCORE: u32 = 50;
+pub(crate) const NEUTRAL_SCORE: u32 = 50;
 /// The highest score of a component and of the total.
-pub const MAX_SCORE: u32 = 100;
+pub(crate) const MAX_SCORE: u32 = 100;
 /// The most peers a [`ReputationTable`] tracks.
-pub const MAX_REPUTATION_ENTRIES: usize = 20_000;
+pub(crate) const MAX_REPUTATION_ENTRIES: usize = 20_000;
 /// The most [`ScoreChange`]s kept per peer; older ones are dropped.
-pub const MAX_SCORE_HISTORY: usize = 32;
+pub(crate) const MAX_SCORE_HISTORY: usize = 32;
 /// The highest penalty; more misbehaviour is still counted but costs nothing more.
-pub const MAX_PENALTY: f64 = 100.0;
+pub(crate) const MAX_PENALTY: f64 = 100.0;
 
 /// Penalty points added by one invalid message.
-pub const INVALID_MESSAGE_PENALTY: f64 = 3.0;
+pub(crate) const INVALID_MESSAGE_PENALTY: f64 = 3.0;
 /// Penalty points added by one protocol violation (bad frame, PEX flood, handshake violation).
-pub const PROTOCOL_VIOLATION_PENALTY: f64 = 10.0;
+pub(crate) const PROTOCOL_VIOLATION_PENALTY: f64 = 10.0;
 /// Penalty points added by one consensus violation.
-pub const CONSENSUS_VIOLATION_PENALTY: f64 = 5.0;
+pub(crate) const CONSENSUS_VIOLATION_PENALTY: f64 = 5.0;
 
 /// Fraction of validity lost per invalid message.
-pub const INVALID_MESSAGE_LOSS: f64 = 0.2;
+pub(crate) const INVALID_MESSAGE_LOSS: f64 = 0.2;
 /// Fraction of validity lost per protocol violation.
-pub const PROTOCOL_VIOLATION_LOSS: f64 = 0.5;
+pub(crate) const PROTOCOL_VIOLATION_LOSS: f64 = 0.5;
 /// Fraction of the distance to 100 that a valid message adds to validity.
-pub const VALID_MESSAGE_GAIN: f64 = 0.02;
+pub(crate) const VALID_MESSAGE_GAIN: f64 = 0.02;
 /// Fraction of the distance to 100 that a consensus participation adds.
-pub const CONSENSUS_PARTICIPATION_GAIN: f64 = 0.05;
+pub(crate) const CONSENSUS_PARTICIPATION_GAIN: f64 = 0.05;
 /// Fraction of the consensus component lost per consensus violation.
-pub const CONSENSUS_VIOLATION_LOSS: f64 = 0.5;
+pub(crate) const CONSENSUS_VIOLATION_LOSS: f64 = 0.5;
 /// Fraction of the distance to 100 that a relayed message adds.
-pub const RELAY_SUCCESS_GAIN: f64 = 0.02;
+pub(crate) const RELAY_SUCCESS_GAIN: f64 = 0.02;
 /// Fraction of the relay component lost per relay failure.
-pub const RELAY_FAILURE_LOSS: f64 = 0.1;
+pub(crate) const RELAY_FAILURE_LOSS: f64 = 0.1;
 /// Fraction of uptime lost when the peer closes the connection cleanly (a goodbye).
-pub const CLEAN_DISCONNECT_LOSS: f64 = 0.02;
+pub(crate) const CLEAN_DISCONNECT_LOSS: f64 = 0.02;
 /// Fraction of uptime lost when the connection breaks (error, timeout, no goodbye).
-pub const UNCLEAN_DISCONNECT_LOSS: f64 = 0.15;
+pub(crate) const UNCLEAN_DISCONNECT_LOSS: f64 = 0.15;
 /// While connected, the uptime component halves its distance to 100 every this long.
-pub const UPTIME_HALF_LIFE: Duration = Duration::from_secs(12 * 3600);
+pub(crate) const UPTIME_HALF_LIFE: Duration = Duration::from_secs(12 * 3600);
 
 /// Round-trip times at or below this score 100.
-pub const LATENCY_BEST: Duration = Duration::from_millis(50);
+pub(crate) const LATENCY_BEST: Duration = Duration::from_millis(50);
 /// Round-trip times at or above this score 0.
-pub const LATENCY_WORST: Duration = Duration::from_millis(1000);
+pub(crate) const LATENCY_WORST: Duration = Duration::from_millis(1000);
 /// Samples are clamped to this before entering the averages.
-pub const MAX_LATENCY_SAMPLE: Duration = Duration::from_secs(60);
+pub(crate) const MAX_LATENCY_SAMPLE: Duration = Duration::from_secs(60);
 /// Weight of a new sample in the mean round-trip time (TCP's SRTT gain).
-pub const LATENCY_MEAN_GAIN: f64 = 0.125;
+pub(crate) const LATENCY_MEAN_GAIN: f64 = 0.125;
 /// Weight of a new sample's deviation in the mean deviation (TCP's RTTVAR gain).
-pub const LATENCY_DEVIATION_GAIN: f64 = 0.25;
+pub(crate) const LATENCY_DEVIATION_GAIN: f64 = 0.25;
 /// The latency score is computed from `mean + LATENCY_JITTER_WEIGHT × mean deviation`.
-pub const LATENCY_JITTER_WEIGHT: f64 = 2.0;
+pub(crate) const LATENCY_JITTER_WEIGHT: f64 = 2.0;
 
 /// Time-driven drift (decay, uptime while connected) is listed in the history once it adds up
 /// to at least this many points on one component.
-pub const HISTORY_DRIFT_STEP: f64 = 0.5;
+pub(crate) const HISTORY_DRIFT_STEP: f64 = 0.5;
 
 pub(super) const DAY_MS: f64 = 86_400_000.0;
 pub(super) const NEUTRAL: f64 = NEUTRAL_SCORE as f64;

@@ -283,6 +283,7 @@ impl Entry {
 /// the stored state to the given time without changing anything; reports bring it forward and
 /// then apply the observation.
 #[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct ReputationTable {
     entries: BTreeMap<NodeId, Entry>,
     thresholds: ReputationThresholds,
@@ -294,6 +295,7 @@ pub struct ReputationTable {
 impl ReputationTable {
     /// An empty table with the thresholds and decay rate of `config`. A `decay_rate` outside
     /// `0..=1` is clamped; NaN means no decay (`Config::validate` rejects both).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn new(config: &ReputationConfig) -> ReputationTable {
         ReputationTable {
             entries: BTreeMap::new(),
@@ -304,7 +306,7 @@ impl ReputationTable {
     }
 
     /// The thresholds from the configuration.
-    pub fn thresholds(&self) -> &ReputationThresholds {
+    pub(crate) fn thresholds(&self) -> &ReputationThresholds {
         &self.thresholds
     }
 
@@ -314,6 +316,7 @@ impl ReputationTable {
     /// A new peer in a full table evicts the entry closest to neutral with the oldest activity
     /// among those not connected; if every entry is connected (impossible with the default
     /// limits) the report is dropped and the neutral score returned.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn report(&mut self, id: NodeId, report: Report, now: UnixMillis) -> ReputationScore {
         if !self.entries.contains_key(&id)
             && self.entries.len() >= self.max_entries
@@ -328,20 +331,22 @@ impl ReputationTable {
     }
 
     /// The score of `id` at `now`; neutral if unknown.
-    pub fn score(&self, id: &NodeId, now: UnixMillis) -> ReputationScore {
+    pub(crate) fn score(&self, id: &NodeId, now: UnixMillis) -> ReputationScore {
         self.entries.get(id).map_or(ReputationScore::NEUTRAL, |e| {
             e.projected(now, self.decay_rate).score()
         })
     }
 
     /// What the score of `id` at `now` calls for.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn action(&self, id: &NodeId, now: UnixMillis) -> ThresholdAction {
         self.thresholds.action(self.score(id, now).total)
     }
 
     /// The explained changes of `id`, oldest first (at most [`MAX_SCORE_HISTORY`]; empty if
     /// unknown). Drift since the last report is not listed yet.
-    pub fn history(&self, id: &NodeId) -> impl Iterator<Item = &ScoreChange> + '_ {
+    pub(crate) fn history(&self, id: &NodeId) -> impl Iterator<Item = &ScoreChange> + '_ {
         self.entries
             .get(id)
             .into_iter()
@@ -350,21 +355,29 @@ impl ReputationTable {
 
     /// Whether `id` is marked connected (a [`Report::Connected`] not yet followed by a
     /// [`Report::Disconnected`]).
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn is_connected(&self, id: &NodeId) -> bool {
         self.entries.get(id).is_some_and(|e| e.connected)
     }
 
     /// Forgets `id`; returns whether it was known.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn remove(&mut self, id: &NodeId) -> bool {
         self.entries.remove(id).is_some()
     }
 
     /// How many peers are tracked.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no peer is tracked.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -372,6 +385,7 @@ impl ReputationTable {
     /// Every entry as a durable record, in [`NodeId`] order. Connected peers are brought
     /// forward to `now` (their uptime gain so far is kept; after a restore they are not
     /// connected); the others are saved as of their last report.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn records(&self, now: UnixMillis) -> Vec<ReputationRecord> {
         self.entries
             .iter()
@@ -398,7 +412,7 @@ impl ReputationTable {
     /// entry for the same peer, and the table bound holds (records beyond it evict as
     /// [`report`](Self::report) does, or are dropped). Decay for the time since `updated_at`
     /// applies from then on.
-    pub fn restore(
+    pub(crate) fn restore(
         &mut self,
         records: impl IntoIterator<Item = ReputationRecord>,
         now: UnixMillis,

@@ -16,7 +16,7 @@ pub enum ThresholdAction {
 
 /// Reputation-based actions (spec 5.3). "Below X" means strictly less than X.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ReputationThresholds {
+pub(crate) struct ReputationThresholds {
     /// Minimum total to relay messages and be shared in PEX. Default 30.
     pub min_relay: u32,
     /// Minimum total to be offered as a consensus peer. Default 50.
@@ -51,7 +51,7 @@ impl From<&ReputationConfig> for ReputationThresholds {
 
 impl ReputationThresholds {
     /// Ban below `auto_ban`, else disconnect below `auto_disconnect`, else nothing.
-    pub fn action(&self, total: u32) -> ThresholdAction {
+    pub(crate) fn action(&self, total: u32) -> ThresholdAction {
         if total < self.auto_ban {
             ThresholdAction::Ban
         } else if total < self.auto_disconnect {
@@ -62,12 +62,12 @@ impl ReputationThresholds {
     }
 
     /// Whether a peer with this total may relay messages (`total >= min_relay`).
-    pub fn can_relay(&self, total: u32) -> bool {
+    pub(crate) fn can_relay(&self, total: u32) -> bool {
         total >= self.min_relay
     }
 
     /// Whether a peer with this total may take part in consensus (`total >= min_consensus`).
-    pub fn can_consensus(&self, total: u32) -> bool {
+    pub(crate) fn can_consensus(&self, total: u32) -> bool {
         total >= self.min_consensus
     }
 }

@@ -27,26 +27,35 @@ use serde_bytes::ByteBuf;
 mod examples;
 
 /// Bytes of the length prefix.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const LENGTH_PREFIX_LEN: usize = 4;
 /// The frame format version this implementation speaks.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const FRAME_VERSION: u8 = 1;
 /// Largest value of the length prefix (version + type + body): 1 MiB.
 pub const MAX_FRAME_LEN: usize = 1 << 20;
 /// Length of a handshake nonce.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const NONCE_LEN: usize = 32;
 /// Most capabilities a node may advertise.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_CAPABILITIES: usize = 32;
 /// Longest capability name in bytes.
-pub const MAX_CAPABILITY_LEN: usize = 32;
+pub(crate) const MAX_CAPABILITY_LEN: usize = 32;
 /// Longest user agent in bytes.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_USER_AGENT_LEN: usize = 256;
 /// Longest advertised listen address in bytes (the address parser's own limit).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_LISTEN_ADDR_LEN: usize = 512;
 /// Longest human-readable text in a `Disconnect`.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_DISCONNECT_TEXT_LEN: usize = 256;
 /// Most addresses in one `Peers` answer.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_PEX_ADDRESSES: usize = 1000;
 /// Longest application payload: what fits in a frame with the CBOR overhead.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const MAX_APP_PAYLOAD: usize = MAX_FRAME_LEN - 64;
 
 // The constants below are checked by this codec, so the codec owns them; the modules that
@@ -56,21 +65,26 @@ pub const MAX_APP_PAYLOAD: usize = MAX_FRAME_LEN - 64;
 
 /// The protocol version this implementation speaks (2: the handshake carries an ML-KEM-768
 /// exchange and every later frame is sealed). Re-exported as `handshake::PROTOCOL_VERSION`.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const PROTOCOL_VERSION: u32 = 2;
 /// The oldest protocol version this implementation accepts. Version 1 (plaintext frames) was
 /// never deployed and is refused: there is no weaker mode to fall back to.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
+pub(crate) const MIN_PROTOCOL_VERSION: u32 = 2;
 /// The one cipher suite of protocol version 2: ML-KEM-768, HKDF-SHA-256, ChaCha20-Poly1305.
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const SUITE: &str = "mlkem768-hkdfsha256-chacha20poly1305";
 /// Longest suite name accepted in a handshake body.
-pub const MAX_SUITE_LEN: usize = 64;
+pub(crate) const MAX_SUITE_LEN: usize = 64;
 /// Length of an ML-KEM-768 encapsulation key (the initiator's `kem` field).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const KEM_ENCAPSULATION_KEY_LEN: usize = 1184;
 /// Length of an ML-KEM-768 ciphertext (the responder's `kem` field).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const KEM_CIPHERTEXT_LEN: usize = 1088;
 /// Length of a dilithium3 public key in bytes (a handshake body's `public_key`).
 pub const PUBLIC_KEY_LEN: usize = 1952;
 /// Length of a detached dilithium3 signature in bytes (the handshake signatures).
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub const SIGNATURE_LEN: usize = 3309;
 
 /// The message type byte.
@@ -175,6 +189,7 @@ pub enum WireError {
 /// byte string ([`Handshake::body`], [`HandshakeResponse::body`]) so that the transcript both
 /// signatures cover is made of the exact bytes received, whatever encoder the sender used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct HandshakeBody {
     /// Initiator: the highest protocol version it speaks. Responder: the version chosen.
     pub version: u32,
@@ -213,7 +228,7 @@ pub struct HandshakeBody {
 /// peer speaking another protocol version, whose body may have other fields, is refused with
 /// an incompatible-version reason rather than as malformed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HandshakeVersions {
+pub(crate) struct HandshakeVersions {
     /// [`HandshakeBody::version`].
     pub version: u32,
     /// [`HandshakeBody::min_version`].
@@ -222,7 +237,7 @@ pub struct HandshakeVersions {
 
 impl HandshakeVersions {
     /// Reads the version fields of a body carried in a message of type `t`.
-    pub fn from_cbor(t: MessageType, bytes: &[u8]) -> Result<HandshakeVersions, WireError> {
+    pub(crate) fn from_cbor(t: MessageType, bytes: &[u8]) -> Result<HandshakeVersions, WireError> {
         cbor(t, bytes)
     }
 
@@ -247,6 +262,7 @@ fn check_body(t: MessageType, bytes: &[u8]) -> Result<(), WireError> {
 /// The initiator's opening message: its [`HandshakeBody`] as CBOR bytes. Not signed by
 /// itself: these bytes enter the transcript that the initiator signs in [`HandshakeConfirm`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct Handshake {
     /// The CBOR encoding of a [`HandshakeBody`].
     pub body: ByteBuf,
@@ -255,6 +271,7 @@ pub struct Handshake {
 /// The responder's answer: its [`HandshakeBody`] as CBOR bytes, and its signature over the
 /// transcript (which includes the initiator's nonce, so it cannot be replayed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct HandshakeResponse {
     /// The CBOR encoding of a [`HandshakeBody`].
     pub body: ByteBuf,
@@ -264,6 +281,7 @@ pub struct HandshakeResponse {
 
 /// The initiator's signature over the transcript (which includes the responder's nonce).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct HandshakeConfirm {
     /// Dilithium3 signature.
     pub signature: ByteBuf,
@@ -271,6 +289,7 @@ pub struct HandshakeConfirm {
 
 /// Keep-alive and latency probe; the answer echoes `nonce`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct Ping {
     /// Chosen by the sender.
     pub nonce: u64,
@@ -278,6 +297,7 @@ pub struct Ping {
 
 /// The sender is closing the connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct Disconnect {
     /// A [`crate::peer::DisconnectReason`] code.
     pub reason: u16,
@@ -287,6 +307,7 @@ pub struct Disconnect {
 
 /// Asks for up to `max` addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct GetPeers {
     /// The most addresses wanted (the answer is capped at [`MAX_PEX_ADDRESSES`] anyway).
     pub max: u32,
@@ -294,6 +315,7 @@ pub struct GetPeers {
 
 /// Addresses in the address parser's canonical text form.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct Peers {
     /// At most [`MAX_PEX_ADDRESSES`] addresses.
     pub addresses: Vec<String>,
@@ -301,6 +323,7 @@ pub struct Peers {
 
 /// An opaque application payload.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct App {
     /// The payload (at most [`MAX_APP_PAYLOAD`] bytes).
     pub payload: ByteBuf,
@@ -312,6 +335,7 @@ struct Empty {}
 /// Every message of the protocol.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub enum Message {
     /// 0x01.
     Handshake(Handshake),
@@ -337,6 +361,7 @@ pub enum Message {
 
 impl Message {
     /// The type byte of this message.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn message_type(&self) -> MessageType {
         match self {
             Message::Handshake(_) => MessageType::Handshake,
@@ -354,6 +379,7 @@ impl Message {
 
     /// Appends this message as one frame to `out`. Fails only if a field is over its limit
     /// (the frame would then be refused by the peer).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), WireError> {
         self.check_limits()?;
         let start = out.len();
@@ -384,6 +410,8 @@ impl Message {
     }
 
     /// This message as one frame.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))] // for harnesses
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut v = Vec::with_capacity(64);
         self.encode_into(&mut v)?;
@@ -391,6 +419,7 @@ impl Message {
     }
 
     /// Decodes a frame's payload (everything after the length prefix: version, type, body).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn decode_payload(payload: &[u8]) -> Result<Message, WireError> {
         if payload.len() < 2 {
             return Err(WireError::FrameTooShort(payload.len() as u32));
@@ -482,6 +511,7 @@ impl Message {
 
 impl HandshakeBody {
     /// The CBOR bytes that go into a handshake message's `body` and the transcript.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn to_cbor(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(2200);
         let written = ciborium::into_writer(self, &mut v);
@@ -490,6 +520,7 @@ impl HandshakeBody {
     }
 
     /// Decodes and checks a body carried in a message of type `t`.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn from_cbor(t: MessageType, bytes: &[u8]) -> Result<HandshakeBody, WireError> {
         let b: HandshakeBody = cbor(t, bytes)?;
         let field = |field, len, ok, allowed| check_field(t, field, len, ok, allowed);
@@ -609,6 +640,7 @@ fn cbor<T: serde::de::DeserializeOwned>(
 /// returns `Ok(None)`. After an error the stream is unusable (framing is lost): close the
 /// connection.
 #[derive(Debug, Default)]
+#[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
 pub struct FrameDecoder {
     buf: Vec<u8>,
     start: usize,
@@ -617,6 +649,7 @@ pub struct FrameDecoder {
 
 impl FrameDecoder {
     /// An empty decoder.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn new() -> FrameDecoder {
         FrameDecoder::default()
     }
@@ -626,6 +659,7 @@ impl FrameDecoder {
     /// each call and push the rest: the buffer never holds more than one frame
     /// (`4 + MAX_FRAME_LEN` bytes). The length prefix is checked as soon as it is complete, so an
     /// oversized frame is refused before its body is buffered.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn push(&mut self, data: &[u8]) -> Result<usize, WireError> {
         if self.failed {
             return Ok(data.len());
@@ -671,6 +705,7 @@ impl FrameDecoder {
     }
 
     /// The next complete message, `Ok(None)` if more bytes are needed.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn next_message(&mut self) -> Result<Option<Message>, WireError> {
         self.next_with(Message::decode_payload)
     }
@@ -678,6 +713,7 @@ impl FrameDecoder {
     /// The next complete frame, handed to `read` as its payload (the bytes after the length
     /// prefix; for a sealed frame, ciphertext and tag): `Ok(None)` if more bytes are needed. An
     /// error from `read` fails the decoder like a framing error.
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn next_with<T, E: From<WireError>>(
         &mut self,
         read: impl FnOnce(&[u8]) -> Result<T, E>,
@@ -709,6 +745,7 @@ impl FrameDecoder {
     }
 
     /// Bytes currently buffered (a partial frame).
+    #[cfg_attr(not(feature = "test-support"), allow(unreachable_pub))] // for harnesses
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.start
     }
